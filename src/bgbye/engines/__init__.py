@@ -1,0 +1,54 @@
+"""Engine loading: a model name or path, ``heuristic``, or an online provider name.
+
+Engines are cached per process so each model is loaded once (one ORT session per model).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from bgbye.engines.base import Engine, Prediction
+from bgbye.engines.heuristic import HeuristicEngine
+from bgbye.engines.onnx import OnnxEngine
+from bgbye.models.registry import HEURISTIC, Registry
+from bgbye.settings import Settings
+
+__all__ = ["Engine", "EngineCache", "HeuristicEngine", "OnnxEngine", "Prediction"]
+log = logging.getLogger(__name__)
+
+
+class EngineCache:
+    """Loads each engine once; thread-safe."""
+
+    def __init__(self, settings: Settings, *, threads: int | None = None):
+        self.settings = settings
+        self.registry = Registry(settings)
+        self.threads = settings.threads if threads is None else threads
+        self._engines: dict[str, Engine] = {}
+        self._lock = threading.Lock()
+
+    def get(self, ref: str | None = None) -> Engine:
+        key = ref or self.settings.default_model
+        with self._lock:
+            engine = self._engines.get(key)
+            if engine is None:
+                engine = self._load(key)
+                self._engines[key] = engine
+            return engine
+
+    def _load(self, ref: str) -> Engine:
+        from bgbye.engines import providers
+
+        if ref == HEURISTIC:
+            log.warning("using the heuristic engine: %s", HeuristicEngine.label)
+            return HeuristicEngine()
+        if providers.is_provider_ref(ref):
+            return providers.build(ref, self.settings, self)
+        entry = self.registry.resolve(ref)
+        assert entry.path is not None
+        return OnnxEngine(entry.spec, entry.path, threads=self.threads)
+
+    def loaded(self) -> list[str]:
+        with self._lock:
+            return list(self._engines)

@@ -1,0 +1,110 @@
+"""ONNX Runtime engine: preprocessing and output decoding come from the ModelSpec."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from bgbye.engines.base import Prediction
+from bgbye.models.spec import ModelSpec
+
+_PIL_RESAMPLE = {
+    "lanczos": Image.Resampling.LANCZOS,
+    "bilinear": Image.Resampling.BILINEAR,
+    "area": Image.Resampling.BOX,
+}
+
+
+def _round_to(value: float, multiple: int) -> int:
+    return max(multiple, int(round(value / multiple)) * multiple)
+
+
+def input_size(spec: ModelSpec, width: int, height: int) -> tuple[int, int]:
+    """(W, H) of the network input for an image of this size."""
+    pol = spec.input
+    if pol.resize == "fixed":
+        return pol.size[0], pol.size[-1]
+    if pol.resize == "short_side":
+        scale = pol.size[0] / min(width, height)
+        return _round_to(width * scale, pol.multiple), _round_to(height * scale, pol.multiple)
+    return _round_to(width, pol.multiple), _round_to(height, pol.multiple)
+
+
+def preprocess(spec: ModelSpec, rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (1, 3, h, w) float32, exactly as the spec says."""
+    pol = spec.input
+    h, w = rgb.shape[:2]
+    tw, th = input_size(spec, w, h)
+    if (tw, th) != (w, h):
+        resized = np.asarray(
+            Image.fromarray(rgb).resize((tw, th), _PIL_RESAMPLE[pol.resample]), dtype=np.float32
+        )
+    else:
+        resized = rgb.astype(np.float32)
+    if pol.scale == "max":
+        resized /= max(float(resized.max()), 1e-6)
+    else:
+        resized /= 255.0
+    mean = np.asarray(pol.mean, dtype=np.float32)
+    std = np.asarray(pol.std, dtype=np.float32)
+    x = (resized - mean) / std
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+def decode_output(spec: ModelSpec, out: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Network output (1, C, h, w) -> (height, width) uint8 alpha."""
+    pol = spec.output
+    pred = np.asarray(out, dtype=np.float32)
+    while pred.ndim > 2:
+        pred = pred[0] if pred.shape[0] == 1 or pred.ndim > 3 else pred[pol.channel]
+    if pol.kind == "logits":
+        pred = 1.0 / (1.0 + np.exp(-np.clip(pred, -50, 50)))
+    if pol.normalize == "minmax":
+        lo, hi = float(pred.min()), float(pred.max())
+        pred = (pred - lo) / max(hi - lo, 1e-6)
+    alpha8 = np.clip(pred * 255.0, 0, 255).astype(np.uint8)
+    if alpha8.shape != (height, width):
+        # rembg resizes the 8-bit mask with Lanczos; doing the same keeps parity with it.
+        alpha8 = np.asarray(
+            Image.fromarray(alpha8).resize((width, height), Image.Resampling.LANCZOS)
+        )
+    return alpha8
+
+
+def _providers() -> list[str]:
+    available = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+
+
+class OnnxEngine:
+    """One InferenceSession per model per process; ``run`` is thread-safe in ORT."""
+
+    def __init__(self, spec: ModelSpec, path: Path, *, threads: int = 0):
+        self.spec = spec
+        self.path = Path(path)
+        self.name = spec.name
+        self.label = f"{spec.name} (ONNX)"
+        opts = ort.SessionOptions()
+        if threads > 0:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(self.path), opts, providers=_providers())
+        self.input_name = self.session.get_inputs()[0].name
+        self._lock = threading.Lock()
+
+    def predict(self, rgb: np.ndarray, *, source: bytes | None = None) -> Prediction:
+        h, w = rgb.shape[:2]
+        x = preprocess(self.spec, rgb)
+        outputs = self.session.run(None, {self.input_name: x})
+        alpha = decode_output(self.spec, outputs[self.spec.output.index], w, h)
+        return Prediction(alpha=alpha, info={"engine": self.name})
+
+
+def resize_alpha(alpha: np.ndarray, width: int, height: int) -> np.ndarray:
+    return cv2.resize(alpha, (width, height), interpolation=cv2.INTER_LINEAR)

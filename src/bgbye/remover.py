@@ -1,0 +1,82 @@
+"""Remover: the one call path every front end uses (decode -> engine -> compose -> encode)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bgbye import imageio
+from bgbye.engines import EngineCache
+from bgbye.engines.base import Engine, Prediction
+from bgbye.postprocess import RemoveOptions, compose
+from bgbye.settings import Settings, get_settings
+
+
+@dataclass
+class RemoveResult:
+    data: bytes
+    media_type: str
+    format: str
+    width: int
+    height: int
+    engine: str  # the engine's label: what produced this result
+    seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Remover:
+    """Holds one engine; thread-safe (ORT sessions and our stages keep no per-call state)."""
+
+    def __init__(self, engine: Engine, settings: Settings | None = None):
+        self.engine = engine
+        self.settings = settings or get_settings()
+
+    @classmethod
+    def from_model(
+        cls, model: str | None = None, settings: Settings | None = None, *, threads: int | None = None
+    ) -> Remover:
+        settings = settings or get_settings()
+        return cls(EngineCache(settings, threads=threads).get(model), settings)
+
+    # The stages are public so batch executors can overlap them across threads.
+    def decode(self, data: bytes) -> np.ndarray:
+        return imageio.decode(
+            data, max_bytes=self.settings.max_upload_bytes, max_pixels=self.settings.max_pixels
+        )
+
+    def predict(self, rgb: np.ndarray, *, source: bytes | None = None) -> Prediction:
+        pred = self.engine.predict(rgb, source=source)
+        if pred.alpha.shape != rgb.shape[:2] or pred.alpha.dtype != np.uint8:
+            raise RuntimeError(f"engine {self.engine.name} returned a mask of the wrong shape")
+        return pred
+
+    def finish(self, rgb: np.ndarray, alpha: np.ndarray, options: RemoveOptions) -> tuple[bytes, np.ndarray]:
+        fmt = options.output_format
+        if fmt == "jpg" and not options.mask_only and options.bg_color is None and options.bg_image is None:
+            options = RemoveOptions(**{**options.__dict__, "bg_color": "ffffff"})  # JPEG has no alpha
+        out = compose(rgb, alpha, options)
+        return imageio.encode(out, fmt), out
+
+    def remove_array(self, rgb: np.ndarray) -> np.ndarray:
+        """Alpha (H, W) uint8 for an RGB array: what evaluation scores."""
+        return self.predict(rgb).alpha
+
+    def remove_bytes(self, data: bytes, options: RemoveOptions | None = None) -> RemoveResult:
+        options = (options or RemoveOptions()).validated()
+        start = time.perf_counter()
+        rgb = self.decode(data)
+        pred = self.predict(rgb, source=data)
+        encoded, out = self.finish(rgb, pred.alpha, options)
+        return RemoveResult(
+            data=encoded,
+            media_type=imageio.MEDIA_TYPES[options.output_format],
+            format=options.output_format,
+            width=int(out.shape[1]),
+            height=int(out.shape[0]),
+            engine=str(pred.info.get("label", self.engine.label)),
+            seconds=time.perf_counter() - start,
+            info=pred.info,
+        )
