@@ -1,0 +1,3 @@
+from bgbye.cli import main
+
+main()
