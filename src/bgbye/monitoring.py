@@ -5,9 +5,17 @@ Metric objects live in the default registry so ``/metrics`` exposes them without
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, Info
+import logging
+import socket
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, pushadd_to_gateway
 
 from bgbye import __version__
+
+log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -33,11 +41,88 @@ BYTES_OUT = Counter("bgbye_output_bytes_total", "Bytes of results produced")
 QUEUE_DEPTH = Gauge("bgbye_queue_depth", "Inference requests waiting or running")
 QUEUE_REJECTIONS = Counter("bgbye_queue_rejections_total", "Requests refused with 503 (queue full)")
 JOBS = Gauge("bgbye_jobs", "Batch jobs by state", ["state"])
-PROVIDER_CALLS = Counter("bgbye_provider_calls_total", "Online provider calls by provider and outcome",
-                         ["provider", "outcome"])
+PROVIDER_CALLS = Counter("bgbye_provider_calls_total",
+                         "Online provider calls by provider and outcome", ["provider", "outcome"])
 PROVIDER_CREDITS = Counter("bgbye_provider_credits_charged_total", "Credits charged by providers",
                            ["provider"])
 PROVIDER_RATELIMIT_REMAINING = Gauge("bgbye_provider_ratelimit_remaining",
                                      "Last reported remaining rate limit", ["provider"])
 ERRORS = Counter("bgbye_errors_total", "Errors by code", ["code"])
 MODEL_LOAD_SECONDS = Gauge("bgbye_model_load_seconds", "Seconds to load each model", ["model"])
+
+
+# --- Pushgateway ---------------------------------------------------------------------------------
+# Batch runs and training runs end before any scrape could see them, so they push instead. A push
+# is best effort by contract: it is retried with backoff, logged when it finally fails, and never
+# raises, because a training run or a batch must not fail because monitoring is down.
+
+BATCH_JOB = "bgbye-batch"
+TRAINING_JOB = "bgbye-training"
+
+
+def _gauge_registry(
+    metrics: Mapping[str, float], descriptions: Mapping[str, str]
+) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    for name, value in metrics.items():
+        gauge = Gauge(name, descriptions.get(name, name.replace("_", " ")), registry=registry)
+        gauge.set(float(value))
+    return registry
+
+
+def push_metrics(
+    url: str | None,
+    job: str,
+    grouping: Mapping[str, str] | None,
+    metrics: Mapping[str, float],
+    *,
+    descriptions: Mapping[str, str] | None = None,
+    attempts: int = 3,
+    backoff_seconds: float = 0.5,
+    timeout_seconds: float = 5.0,
+) -> bool:
+    """Push ``metrics`` as gauges to the Pushgateway group ``job`` + ``grouping``.
+
+    Metrics of the same names in that group are replaced; other metrics in the group stay
+    (Pushgateway POST semantics). Returns True when a push landed, False otherwise (no URL,
+    invalid metric names or every attempt failed); never raises.
+    """
+    if not url:
+        return False
+    if not metrics:
+        return True
+    try:
+        registry = _gauge_registry(metrics, descriptions or {})
+    except (ValueError, TypeError) as exc:
+        log.warning("not pushing metrics to %s: %s", url, exc)
+        return False
+    group = {k: str(v) for k, v in (grouping or {}).items()}
+    delay = backoff_seconds
+    for attempt in range(1, max(1, attempts) + 1):
+        try:
+            pushadd_to_gateway(url, job=job, registry=registry, grouping_key=group,
+                               timeout=timeout_seconds)
+            return True
+        except Exception as exc:  # any network/HTTP failure: monitoring must never break the run
+            if attempt >= attempts:
+                log.warning("Pushgateway push to %s failed after %d attempts: %s",
+                            url, attempt, exc)
+                return False
+            log.info("Pushgateway push to %s failed (attempt %d/%d), retrying in %.1fs: %s",
+                     url, attempt, attempts, delay, exc)
+            time.sleep(delay)
+            delay *= 2
+    return False
+
+
+def push_batch_summary(
+    url: str | None, summary: Mapping[str, float], *, instance: str | None = None, **kwargs: Any
+) -> bool:
+    """Push a ``bgbye remove`` summary (``Summary.as_metrics()``) under job ``bgbye-batch``.
+
+    Grouped by host so that batches on several machines do not overwrite each other; a
+    ``bgbye_batch_last_finish_timestamp_seconds`` gauge says when the batch ended.
+    """
+    metrics = {**summary, "bgbye_batch_last_finish_timestamp_seconds": time.time()}
+    grouping = {"instance": instance or socket.gethostname()}
+    return push_metrics(url, BATCH_JOB, grouping, metrics, **kwargs)
