@@ -1,0 +1,81 @@
+"""The FastAPI app factory and ``serve`` (what ``bgbye serve`` runs)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from bgbye import __version__
+from bgbye.server.errors import install_error_handlers
+from bgbye.server.middleware import BodyLimitMiddleware, MetricsMiddleware
+from bgbye.server.routes import ops, process, ui, v1
+from bgbye.server.routes.ui import STATIC_DIR
+from bgbye.server.service import Backend
+from bgbye.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Self-hosted background removal.
+
+* `POST /v1/remove`: one image in, the cut-out out (or JSON with `Accept: application/json`).
+* `POST /v1/jobs`: many images or a zip; poll `GET /v1/jobs/{id}`, fetch `GET /v1/jobs/{id}/result`.
+* `POST /process/local`, `POST /process/api`: the seed project's endpoints, unchanged.
+
+Errors are always `{"error": {"code": "...", "message": "..."}}`. When the server sets
+`BGBYE_API_KEYS`, send one of them as `X-API-Key`.
+"""
+
+
+def body_limits(settings: Settings) -> tuple[int, int]:
+    """(single request, job request) body limits: an image plus a background image plus form
+    overhead; a job may carry up to max_batch_files images."""
+    overhead = 1 << 20
+    single = 2 * settings.max_upload_bytes + overhead
+    job = settings.max_upload_bytes * settings.max_batch_files + overhead
+    return single, job
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        backend = Backend(settings)
+        await backend.start()
+        app.state.backend = backend
+        log.info("bgbye %s ready (model %s, %d threads)", __version__, settings.default_model,
+                 settings.threads)
+        try:
+            yield
+        finally:
+            await backend.stop()
+
+    app = FastAPI(title="bgbye", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(ui.router)
+    app.include_router(process.router)
+    app.include_router(v1.router)
+    app.include_router(ops.router)
+    app.mount("/assets", StaticFiles(directory=STATIC_DIR), name="assets")
+
+    single, job = body_limits(settings)
+    app.add_middleware(BodyLimitMiddleware,
+                       limit_for=lambda path: job if path == "/v1/jobs" else single)
+    app.add_middleware(MetricsMiddleware)  # outermost: sees every status, 413s included
+    return app
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Run the server in this process (one worker: models are loaded once and shared by the
+    inference threads)."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
+                log_level="info", proxy_headers=True, server_header=False)

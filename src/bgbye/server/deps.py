@@ -1,0 +1,82 @@
+"""Request dependencies shared by routers: the backend, API-key auth, uploads and options."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Literal
+
+from fastapi import Depends, File, Form, Request, UploadFile
+
+from bgbye.errors import EmptyInputError, ImageTooLargeError
+from bgbye.server.errors import UnauthorizedError
+from bgbye.server.service import Backend, Options
+
+
+def get_backend(request: Request) -> Backend:
+    backend: Backend = request.app.state.backend
+    return backend
+
+
+BackendDep = Annotated[Backend, Depends(get_backend)]
+
+
+def require_api_key(request: Request) -> None:
+    """When ``BGBYE_API_KEYS`` is set, every call needs a matching ``X-API-Key``.
+
+    Every key is compared in constant time (no early exit), so timing reveals nothing; the key
+    itself is never logged.
+    """
+    keys = get_backend(request).settings.api_key_list
+    if not keys:
+        return
+    given = request.headers.get("x-api-key", "").encode()
+    match = False
+    for key in keys:
+        match |= hmac.compare_digest(given, key.encode())
+    if not match:
+        raise UnauthorizedError("A valid X-API-Key header is required.")
+
+
+async def read_upload(upload: UploadFile, max_bytes: int, what: str = "image") -> bytes:
+    """Read an uploaded file, refusing one over the byte limit before reading it whole."""
+    if upload.size is not None and upload.size > max_bytes:
+        raise ImageTooLargeError(
+            f"The {what} {upload.filename or ''} is {upload.size:,} bytes; "
+            f"the limit is {max_bytes:,} bytes.".replace("  ", " "))
+    data = await upload.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ImageTooLargeError(f"The {what} is larger than the limit of {max_bytes:,} bytes.")
+    if not data:
+        raise EmptyInputError(f"The {what} {upload.filename or ''} is empty (0 bytes).".replace(
+            "  ", " "))
+    return data
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    return value.strip() or None if value is not None else None
+
+
+async def remove_options(
+    request: Request,
+    format: Annotated[Literal["png", "webp", "jpg", "jpeg"], Form(
+        description="Output format.")] = "png",
+    mask_only: Annotated[bool, Form(description="Return the alpha mask as a grey image.")] = False,
+    bg_color: Annotated[str | None, Form(
+        description="Background colour instead of transparency: #81d4fa, fff, 81d4fa80, white."
+    )] = None,
+    bg_image: Annotated[UploadFile | None, File(
+        description="Background image (scaled to cover).")] = None,
+    crop: Annotated[bool, Form(description="Crop to the subject.")] = False,
+    margin: Annotated[int, Form(ge=0, le=10_000, description="Margin around the crop, px.")] = 0,
+    refine: Annotated[bool, Form(description="Edge-aware alpha refinement.")] = False,
+) -> Options:
+    backend = get_backend(request)
+    bg = None
+    if bg_image is not None and (bg_image.filename or bg_image.size):
+        bg = await read_upload(bg_image, backend.settings.max_upload_bytes, "background image")
+        backend.check_image(bg)
+    return Options(format=format, mask_only=mask_only, bg_color=_blank_to_none(bg_color),
+                   crop=crop, margin=margin, refine=refine, bg_image=bg).check()
+
+
+OptionsDep = Annotated[Options, Depends(remove_options)]

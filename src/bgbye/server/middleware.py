@@ -1,0 +1,82 @@
+"""Pure ASGI middleware: request-body limits and request metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bgbye import monitoring
+from bgbye.server.errors import error_response
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over a per-path limit: by Content-Length before reading a byte, and by
+    counting while streaming (chunked uploads), so nothing large is spooled to disk first."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]):
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        try:
+            declared = int(Headers(scope=scope).get("content-length", "-1"))
+        except ValueError:
+            declared = -1
+        if declared > limit:
+            await error_response(413, "request_too_large", _message(limit))(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    # FastAPI re-raises HTTPExceptions from body parsing; our handler makes JSON.
+                    raise HTTPException(413, _message(limit))
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _message(limit: int) -> str:
+    return f"The request body is larger than the limit of {limit:,} bytes."
+
+
+class MetricsMiddleware:
+    """Counts requests by route *template* (never the raw path: ids would explode the series)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            monitoring.REQUESTS.labels(route=template, method=method, status=str(status)).inc()
+            monitoring.REQUEST_SECONDS.labels(route=template, method=method).observe(
+                time.perf_counter() - start)

@@ -1,0 +1,1 @@
+"""Routers: ``ui`` (website and stored files), ``process`` (seed-compatible), ``v1``, ``ops``."""

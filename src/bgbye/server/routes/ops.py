@@ -1,0 +1,34 @@
+"""Operations endpoints: liveness, readiness and Prometheus metrics (never behind the API key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from bgbye import __version__
+from bgbye.server.deps import BackendDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> dict[str, Any]:
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/readyz", summary="Readiness: the default model is loaded",
+            responses={503: {"description": "Not ready; the reason is in error.message"}})
+async def readyz(backend: BackendDep) -> Response:
+    if backend.ready:
+        return JSONResponse({"status": "ready", "model": backend.settings.default_model})
+    reason = backend.default_error or "the default model is loading"
+    return JSONResponse({"error": {"code": "not_ready", "message": reason}}, status_code=503)
+
+
+@router.get("/metrics", summary="Prometheus exposition", response_class=Response)
+async def metrics(backend: BackendDep) -> Response:
+    backend.jobs.publish_metrics()
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
