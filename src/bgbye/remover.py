@@ -13,6 +13,7 @@ from bgbye.engines import EngineCache
 from bgbye.engines.base import Engine, Prediction
 from bgbye.postprocess import RemoveOptions, compose
 from bgbye.settings import Settings, get_settings
+from bgbye.watermark import apply_watermark, watermark_text
 
 
 @dataclass
@@ -53,11 +54,18 @@ class Remover:
             raise RuntimeError(f"engine {self.engine.name} returned a mask of the wrong shape")
         return pred
 
-    def finish(self, rgb: np.ndarray, alpha: np.ndarray, options: RemoveOptions) -> tuple[bytes, np.ndarray]:
+    def finish(
+        self, rgb: np.ndarray, alpha: np.ndarray, options: RemoveOptions, *,
+        watermark: str | None = None,
+    ) -> tuple[bytes, np.ndarray]:
+        """Compose and encode; ``watermark`` (see ``watermark_text(pred.info)``) is stamped
+        visibly on results that must not pass for what was asked (mocked providers)."""
         fmt = options.output_format
         if fmt == "jpg" and not options.mask_only and options.bg_color is None and options.bg_image is None:
             options = RemoveOptions(**{**options.__dict__, "bg_color": "ffffff"})  # JPEG has no alpha
         out = compose(rgb, alpha, options)
+        if watermark:
+            out = apply_watermark(out, watermark)
         return imageio.encode(out, fmt), out
 
     def remove_array(self, rgb: np.ndarray) -> np.ndarray:
@@ -69,7 +77,7 @@ class Remover:
         start = time.perf_counter()
         rgb = self.decode(data)
         pred = self.predict(rgb, source=data)
-        encoded, out = self.finish(rgb, pred.alpha, options)
+        encoded, out = self.finish(rgb, pred.alpha, options, watermark=watermark_text(pred.info))
         return RemoveResult(
             data=encoded,
             media_type=imageio.MEDIA_TYPES[options.output_format],

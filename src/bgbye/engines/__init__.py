@@ -26,7 +26,8 @@ class EngineCache:
         self.registry = Registry(settings)
         self.threads = settings.threads if threads is None else threads
         self._engines: dict[str, Engine] = {}
-        self._lock = threading.Lock()
+        # Reentrant: provider fallback lists load their local entries while the list loads.
+        self._lock = threading.RLock()
 
     def get(self, ref: str | None = None) -> Engine:
         key = ref or self.settings.default_model
