@@ -6,6 +6,7 @@ Metric objects live in the default registry so ``/metrics`` exposes them without
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import time
 from collections.abc import Mapping
@@ -60,11 +61,19 @@ BATCH_JOB = "bgbye-batch"
 TRAINING_JOB = "bgbye-training"
 
 
+# The classic name syntax: Prometheus 2.x and Pushgateway 1.x refuse anything else, even though
+# recent prometheus_client accepts UTF-8 names.
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
 def _gauge_registry(
     metrics: Mapping[str, float], descriptions: Mapping[str, str]
 ) -> CollectorRegistry:
     registry = CollectorRegistry()
     for name, value in metrics.items():
+        if not _METRIC_NAME.fullmatch(name):
+            raise ValueError(f"invalid metric name {name!r}")
         gauge = Gauge(name, descriptions.get(name, name.replace("_", " ")), registry=registry)
         gauge.set(float(value))
     return registry
@@ -97,6 +106,9 @@ def push_metrics(
         log.warning("not pushing metrics to %s: %s", url, exc)
         return False
     group = {k: str(v) for k, v in (grouping or {}).items()}
+    if bad := [k for k in group if not _LABEL_NAME.fullmatch(k)]:
+        log.warning("not pushing metrics to %s: invalid grouping label names %s", url, bad)
+        return False
     delay = backoff_seconds
     for attempt in range(1, max(1, attempts) + 1):
         try:

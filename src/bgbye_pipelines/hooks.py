@@ -45,6 +45,9 @@ _ALIASES = {
     "val_loss": "val_loss",
     "images_per_second": "train_images_per_second",
     "images_per_sec": "train_images_per_second",
+    "images_per_s": "train_images_per_second",
+    "seconds": "train_epoch_seconds",
+    "epoch_seconds": "train_epoch_seconds",
     "train_images_per_second": "train_images_per_second",
     "throughput": "train_images_per_second",
 }
@@ -54,14 +57,14 @@ _NOT_A_NAME = re.compile(r"[^a-zA-Z0-9_]+")
 def epoch_metric_names(values: Mapping[str, Any]) -> dict[str, float]:
     """Map an epoch's values to pushed metric names; non-numeric and non-finite values are dropped.
 
-    Validation metrics arrive either as ``val_*`` already or as bare names (``mae``, ``iou``,
-    ``max_fbeta``) which become ``val_<name>``; nested ``{"val": {...}}``/``{"metrics": {...}}``
-    mappings are flattened the same way.
+    The training loop's events (``bgbye_pipelines.ml.events``) name validation metrics ``val_*``;
+    a nested ``{"val": {...}}`` mapping gives ``val_<name>`` too. Any other unknown number is a
+    training-side value and becomes ``train_<name>``.
     """
     out: dict[str, float] = {}
     for key, value in values.items():
         if isinstance(value, Mapping):
-            prefix = "" if key in ("val", "metrics", "val_metrics", "validation") else f"{key}_"
+            prefix = "val_" if key in ("val", "val_metrics", "validation") else f"{key}_"
             for sub, val in epoch_metric_names(
                 {f"{prefix}{k}": v for k, v in value.items()}
             ).items():
@@ -74,7 +77,10 @@ def epoch_metric_names(values: Mapping[str, Any]) -> dict[str, float]:
         name = _NOT_A_NAME.sub("_", str(key)).strip("_").lower()
         if not name:
             continue
-        name = _ALIASES.get(name) or (name if name.startswith(("val_", "train_")) else f"val_{name}")
+        if name in _ALIASES:
+            name = _ALIASES[name]
+        elif not name.startswith(("val_", "train_")):
+            name = f"train_{name}"
         out[name] = float(value)
     return out
 
@@ -159,11 +165,8 @@ class PushgatewayHooks:
         except ImportError:
             log.debug("bgbye_pipelines.ml.events not available: no per-epoch pushes")
             return
-        unsubscribe = events.subscribe(self.on_epoch_end)
-        self._unsubscribe = (
-            unsubscribe if callable(unsubscribe)
-            else (lambda: events.unsubscribe(self.on_epoch_end))
-        )
+        events.subscribe(self.on_epoch_end)
+        self._unsubscribe = lambda: events.unsubscribe(self.on_epoch_end)
 
     def _finish(self, *, success: bool) -> None:
         if self._unsubscribe is not None:
