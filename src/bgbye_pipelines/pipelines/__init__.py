@@ -1,0 +1,1 @@
+"""Kedro pipelines, one package each (found by ``kedro.framework.project.find_pipelines``)."""

@@ -1,0 +1,166 @@
+"""data_preprocessing nodes: inspect, validate, split, resize, report.
+
+The output ``model_input_manifest`` is the contract with training: one row per accepted pair,
+columns ``MANIFEST_COLUMNS`` (see docs/data.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from PIL import Image
+
+from bgbye_pipelines.pipelines.data_preprocessing.inspect import inspect_pair
+from bgbye_pipelines.pipelines.data_preprocessing.report import (
+    contact_sheet,
+    counts_table,
+    rejection_summary,
+    to_markdown,
+)
+from bgbye_pipelines.pipelines.data_preprocessing.resize import cache_paths, resize_pair
+from bgbye_pipelines.pipelines.data_preprocessing.splits import assign_splits, check_leakage
+
+log = logging.getLogger(__name__)
+
+MANIFEST_COLUMNS = [
+    "id", "source", "image_path", "mask_path", "width", "height", "mask_kind", "sha256",
+    "mask_sha256", "fg_fraction", "mask_origin", "split", "model_input_image", "model_input_mask",
+]
+REJECTION_COLUMNS = ["id", "source", "image_path", "mask_path", "reason", "detail"]
+
+
+def _workers(params: dict[str, Any]) -> int:
+    return max(1, int(params.get("workers", 2)))
+
+
+def inspect_pairs(raw_pairs: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Decode every pair once: sizes, content hashes, mask statistics, read errors."""
+    soft = float(params.get("soft_threshold", 0.002))
+    max_pixels = int(params.get("max_pixels", 100_000_000))
+
+    def one(row: tuple[str, str]) -> dict[str, Any]:
+        return inspect_pair(row[0], row[1], soft_threshold=soft, max_pixels=max_pixels)
+
+    rows = list(zip(raw_pairs["image_path"], raw_pairs["mask_path"].fillna(""), strict=True))
+    with ThreadPoolExecutor(max_workers=_workers(params)) as pool:
+        measured = list(pool.map(one, rows))
+    return pd.concat([raw_pairs.reset_index(drop=True), pd.DataFrame(measured)], axis=1)
+
+
+def _reject(rows: pd.DataFrame, reason: str, detail: pd.Series | str) -> pd.DataFrame:
+    out = rows[["id", "source", "image_path", "mask_path"]].copy()
+    out["reason"] = reason
+    out["detail"] = detail if isinstance(detail, str) else detail.astype(str).values
+    return out
+
+
+def validate_pairs(inspected: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keep the pairs fit for training; every other pair goes to the rejections with a reason."""
+    min_fg = float(params.get("min_foreground", 0.002))
+    max_fg = float(params.get("max_foreground", 0.98))
+    min_side = int(params.get("min_side", 32))
+    excluded_origins = set(params.get("exclude_mask_origins") or [])
+    rejected: list[pd.DataFrame] = []
+    df = inspected.copy()
+
+    def take(mask: pd.Series, reason: str, detail: pd.Series | str) -> None:
+        nonlocal df
+        if mask.any():
+            rejected.append(_reject(df[mask], reason, detail if isinstance(detail, str) else detail[mask]))
+            df = df[~mask]
+
+    errors = df["error"].notna()
+    if errors.any():  # read errors carry their own reason and detail
+        rejected.append(df.loc[errors, REJECTION_COLUMNS[:4]].assign(
+            reason=df.loc[errors, "error"], detail=df.loc[errors, "detail"]))
+        df = df[~errors]
+    take(df["mask_origin"].isin(excluded_origins), "excluded_mask_origin",
+         "mask_origin " + df["mask_origin"].astype(str) + " is in exclude_mask_origins")
+    take((df["width"] != df["mask_width"]) | (df["height"] != df["mask_height"]), "size_mismatch",
+         "image " + df["width"].astype(str) + "x" + df["height"].astype(str) + ", mask "
+         + df["mask_width"].astype(str) + "x" + df["mask_height"].astype(str))
+    take(df[["width", "height"]].min(axis=1) < min_side, "too_small",
+         f"shorter side below min_side={min_side}")
+    take(df["fg_fraction"] < min_fg, "empty_mask",
+         "foreground " + df["fg_fraction"].map("{:.4f}".format) + f" < {min_fg}")
+    take(df["fg_fraction"] > max_fg, "full_mask",
+         "foreground " + df["fg_fraction"].map("{:.4f}".format) + f" > {max_fg}")
+    # Identical image bytes twice: keep the first by source order then id, reject the rest.
+    df = df.sort_values(["source_order", "id"], kind="stable")
+    firsts = df.drop_duplicates("sha256").set_index("sha256")
+    dup = df.duplicated("sha256", keep="first")
+    if dup.any():
+        keeper_id = df["sha256"].map(firsts["id"])
+        keeper_source = df["sha256"].map(firsts["source"])
+        dups = df.loc[dup, REJECTION_COLUMNS[:4]].assign(
+            reason=(keeper_source[dup] == df.loc[dup, "source"]).map(
+                {True: "duplicate_within_source", False: "duplicate_cross_source"}),
+            detail="same image content as " + keeper_id[dup])
+        rejected.append(dups)
+        df = df[~dup]
+    rejections = (pd.concat(rejected, ignore_index=True) if rejected
+                  else pd.DataFrame(columns=REJECTION_COLUMNS))
+    log.info("validation: %d pairs kept, %d rejected", len(df), len(rejections))
+    return df.reset_index(drop=True), rejections[REJECTION_COLUMNS]
+
+
+def split_pairs(valid_pairs: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    ratios = {k: float(v) for k, v in (params.get("split_ratios") or
+                                      {"train": 0.8, "val": 0.1, "test": 0.1}).items()}
+    out = valid_pairs.copy()
+    out["split"] = assign_splits(out, ratios, str(params.get("split_salt", "bgbye-v1")))
+    check_leakage(out)
+    return out
+
+
+def make_model_inputs(split: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Resize each pair to ``resolution`` (cached) and return the final manifest."""
+    size = int(params.get("resolution", 320))
+    fmt = str(params.get("image_format", "jpg"))
+    root = Path(params.get("model_input_dir", "data/05_model_input")) / str(size)
+    out = split.copy()
+    paths = [cache_paths(root, r.source, r.id.split("/", 1)[1], r.sha256, r.mask_sha256, fmt)
+             for r in out.itertuples(index=False)]
+    out["model_input_image"] = [str(p[0]) for p in paths]
+    out["model_input_mask"] = [str(p[1]) for p in paths]
+
+    def one(args: tuple[str, str, str, str]) -> bool:
+        return resize_pair(args[0], args[1], Path(args[2]), Path(args[3]), size, fmt)
+
+    jobs = list(zip(out["image_path"], out["mask_path"], out["model_input_image"],
+                    out["model_input_mask"], strict=True))
+    with ThreadPoolExecutor(max_workers=_workers(params)) as pool:
+        done = sum(pool.map(one, jobs))
+    log.info("model inputs at %d px: %d resized, %d cached", size, done, len(jobs) - done)
+    manifest = out[MANIFEST_COLUMNS].sort_values("id", kind="stable").reset_index(drop=True)
+    manifest[["width", "height"]] = manifest[["width", "height"]].astype("int64")
+    check_leakage(manifest)
+    return manifest
+
+
+def build_data_report(manifest: pd.DataFrame, rejections: pd.DataFrame,
+                      ingestion_report: dict[str, Any], params: dict[str, Any]
+                      ) -> tuple[dict[str, Any], str, Image.Image]:
+    by_reason, by_source = rejection_summary(rejections)
+    failures = {e["name"]: e.get("reason", "") for e in ingestion_report.get("sources", [])
+                if e.get("status") == "failed"}
+    provenance = {e["name"]: e.get("provenance", {}) for e in ingestion_report.get("sources", [])
+                  if e.get("status") == "ok"}
+    examples = rejections.head(int(params.get("rejection_examples", 20)))
+    report = {
+        "resolution": int(params.get("resolution", 320)),
+        "counts": counts_table(manifest),
+        "rejections_by_reason": by_reason,
+        "rejections_by_source": by_source,
+        "rejected_total": len(rejections),
+        "rejection_examples": examples[["id", "reason", "detail"]].to_dict("records"),
+        "ingestion_failures": failures,
+        "provenance": provenance,
+    }
+    sheet = contact_sheet(manifest, samples=int(params.get("contact_sheet_samples", 4)),
+                          tile=int(params.get("contact_sheet_tile", 128)))
+    return report, to_markdown(report), sheet

@@ -1,0 +1,20 @@
+"""Kedro project settings (see https://docs.kedro.org/en/stable/configure/configuration_basics/).
+
+Environments: ``base`` (public datasets, for users with internet), ``local`` (the default run
+environment, git-ignored overrides), ``test`` (generated fixtures, for CI) and ``shared``
+(``../shared/data/real`` on the development machine). Each pipeline keeps its parameters in
+``conf/<env>/parameters_<pipeline>.yml`` and its datasets in ``conf/<env>/catalog_<area>.yml``.
+"""
+
+from kedro.config import OmegaConfigLoader
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+}
+
+# Pushes per-epoch training metrics and run status to BGBYE_PUSHGATEWAY_URL when it is set.
+from bgbye_pipelines.hooks import PushgatewayHooks  # noqa: E402
+
+HOOKS = (PushgatewayHooks(),)
