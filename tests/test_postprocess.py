@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bgbye.errors import InvalidOptionError
+from bgbye.postprocess import (
+    RemoveOptions, compose, cutout, parse_color, refine_alpha, subject_box,
+)
+
+
+def _scene() -> tuple[np.ndarray, np.ndarray]:
+    rgb = np.full((20, 30, 3), 200, np.uint8)
+    alpha = np.zeros((20, 30), np.uint8)
+    alpha[5:15, 10:20] = 255
+    return rgb, alpha
+
+
+@pytest.mark.parametrize(
+    ("text", "rgba"),
+    [("#81d4fa", (129, 212, 250, 255)), ("fff", (255, 255, 255, 255)),
+     ("81d4fa80", (129, 212, 250, 128)), ("green", (0, 255, 0, 255))],
+)
+def test_parse_color(text: str, rgba: tuple[int, int, int, int]) -> None:
+    assert parse_color(text) == rgba
+
+
+@pytest.mark.parametrize("bad", ["#12", "zzzzzz", "", "#1234567"])
+def test_parse_color_rejects(bad: str) -> None:
+    with pytest.raises(InvalidOptionError, match="Invalid colour"):
+        parse_color(bad)
+
+
+def test_cutout_zeroes_rgb_of_transparent_pixels() -> None:
+    rgb, alpha = _scene()
+    out = cutout(rgb, alpha)
+    assert out.shape == (20, 30, 4)
+    assert out[0, 0].tolist() == [0, 0, 0, 0] and out[10, 15].tolist() == [200, 200, 200, 255]
+
+
+def test_background_colour_and_image() -> None:
+    rgb, alpha = _scene()
+    out = compose(rgb, alpha, RemoveOptions(bg_color="#ff0000"))
+    assert out.shape == (20, 30, 3) and out[0, 0].tolist() == [255, 0, 0]
+    bg = np.zeros((5, 5, 3), np.uint8)
+    bg[..., 2] = 250
+    out2 = compose(rgb, alpha, RemoveOptions(bg_image=bg))
+    assert out2[0, 0].tolist() == [0, 0, 250] and out2[10, 15].tolist() == [200, 200, 200]
+    semi = compose(rgb, alpha, RemoveOptions(bg_color="00ff0080"))
+    assert semi.shape == (20, 30, 4) and semi[0, 0, 3] == 128
+
+
+def test_crop_with_margin_and_mask_only() -> None:
+    rgb, alpha = _scene()
+    assert subject_box(alpha, 2) == (8, 3, 22, 17)
+    out = compose(rgb, alpha, RemoveOptions(crop=True, margin=2, mask_only=True))
+    assert out.shape == (14, 14) and out[0, 0] == 0 and out[7, 7] == 255
+    assert subject_box(np.zeros((4, 4), np.uint8), 3) == (0, 0, 4, 4)
+
+
+def test_refine_snaps_a_blurry_mask_to_the_image_edge() -> None:
+    rgb = np.zeros((40, 40, 3), np.uint8)
+    rgb[:, 20:] = 255  # a sharp edge in the image
+    alpha = np.zeros((40, 40), np.uint8)
+    alpha[:, 16:] = 255  # the mask edge is 4 px off
+    refined = refine_alpha(rgb, alpha)
+    row = refined[20].astype(int)
+    assert row[20] - row[19] > 100  # the alpha edge moved onto the image edge
+    assert row[17] < 200 and row[30] > 240 and row[2] < 15
+    assert refined.dtype == np.uint8
+
+
+def test_option_validation() -> None:
+    with pytest.raises(InvalidOptionError):
+        RemoveOptions(format="gif").validated()
+    with pytest.raises(InvalidOptionError):
+        RemoveOptions(bg_color="#fff", bg_image=np.zeros((2, 2, 3), np.uint8)).validated()
+    with pytest.raises(InvalidOptionError):
+        RemoveOptions(mask_only=True, bg_color="#fff").validated()
+    with pytest.raises(InvalidOptionError):
+        RemoveOptions(margin=-1).validated()
