@@ -79,7 +79,9 @@ def _run(cmd: list[str], url: str, log: Path) -> Iterator[Service]:
 @contextmanager
 def pushgateway(tmp: Path) -> Iterator[Service]:
     port = free_port()
-    with _run([PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{port}"],
+    # Debian's build persists to /var/lib/prometheus by default: keep each test's state its own.
+    with _run([PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{port}",
+               f"--persistence.file={tmp / 'pushgateway.data'}"],
               f"http://127.0.0.1:{port}", tmp / "pushgateway.log") as svc:
         yield svc
 
