@@ -103,7 +103,8 @@ def test_truncated_image_is_415(client: TestClient, png_bytes: bytes) -> None:
     {"crop": "perhaps"}, {"mask_only": "true", "bg_color": "fff"},
     {"model": "tiny", "provider": "removebg"}, {"provider": "nobody"},
 ])
-def test_invalid_options_are_422(client: TestClient, png_bytes: bytes, form: dict[str, str]) -> None:
+def test_invalid_options_are_422(client: TestClient, png_bytes: bytes,
+                                 form: dict[str, str]) -> None:
     assert_error(post(client, png_bytes, **form), 422, "invalid_option")
 
 

@@ -85,14 +85,18 @@ def _check(backend: Backend, name: str, data: bytes) -> NewItem:
     return NewItem(name, data)
 
 
+def _is_junk(name: str) -> bool:
+    """macOS resource forks and hidden files (``..`` is not hidden: it is sanitised later)."""
+    return any(p == "__MACOSX" or (p.startswith(".") and p not in (".", ".."))
+               for p in PurePosixPath(name).parts)
+
+
 def _zip_items(backend: Backend, data: bytes) -> list[NewItem]:
     """Unpack a zip's files, checking counts and declared sizes before reading any member."""
     limit = backend.settings.max_upload_bytes
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-        members = [m for m in zf.infolist() if not m.is_dir()
-                   and not any(p.startswith(".") or p == "__MACOSX"
-                               for p in PurePosixPath(m.filename).parts)]
+        members = [m for m in zf.infolist() if not m.is_dir() and not _is_junk(m.filename)]
     except (zipfile.BadZipFile, OSError) as exc:
         raise InvalidImageError(f"The zip file is corrupt: {exc}") from exc
     if len(members) > backend.settings.max_batch_files:

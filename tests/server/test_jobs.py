@@ -1,0 +1,180 @@
+"""Batch jobs: lifecycle, zip input and output, per-item errors, limits, restart."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import zipfile
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bgbye.errors import InvalidImageError
+from bgbye.server.app import create_app
+from bgbye.server.jobs import JobStore, NewItem
+from bgbye.settings import Settings
+from tests.conftest import image_bytes
+from tests.server.conftest import FakeEngine, assert_error, backend_of, inject, open_png
+
+
+def wait_finished(client: TestClient, job_id: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()
+        if job["state"] in ("done", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def result_zip(client: TestClient, job_id: str) -> zipfile.ZipFile:
+    r = client.get(f"/v1/jobs/{job_id}/result")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/zip"
+    return zipfile.ZipFile(io.BytesIO(r.content))
+
+
+def test_job_lifecycle_with_many_files_and_a_bad_one(client: TestClient) -> None:
+    files = [("images", (f"img{i}.png", image_bytes("PNG", 40 + i, 30), "image/png"))
+             for i in range(3)]
+    files.append(("images", ("notes.txt", b"not an image", "text/plain")))
+    r = client.post("/v1/jobs", files=files, data={"format": "webp"})
+    assert r.status_code == 202, r.text
+    created = r.json()
+    assert created["status_url"] == f"/v1/jobs/{created['id']}"
+    assert created["counts"]["total"] == 4
+    job = wait_finished(client, created["id"])
+    assert job["state"] == "done"
+    assert job["counts"] == {"total": 4, "pending": 0, "done": 3, "failed": 1}
+    assert job["errors"] == [{"index": 3, "name": "notes.txt", "error": {
+        "code": "invalid_image",
+        "message": "Not a supported image: expected JPEG, PNG, WebP, BMP, TIFF or GIF."}}]
+    zf = result_zip(client, created["id"])
+    assert sorted(zf.namelist()) == ["errors.json", "img0.webp", "img1.webp", "img2.webp"]
+    assert json.loads(zf.read("errors.json"))[0]["name"] == "notes.txt"
+    assert zf.testzip() is None
+
+
+def test_zip_in_zip_out_keeps_folders_and_skips_junk(client: TestClient) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("cats/a.png", image_bytes("PNG"))
+        zf.writestr("dogs/a.jpg", image_bytes("JPEG"))
+        zf.writestr("__MACOSX/cats/._a.png", b"junk")
+        zf.writestr(".DS_Store", b"junk")
+        zf.writestr("../../evil.png", image_bytes("PNG"))
+    r = client.post("/v1/jobs", files={"images": ("batch.zip", buf.getvalue(), "application/zip")})
+    assert r.status_code == 202, r.text
+    job = wait_finished(client, r.json()["id"])
+    assert job["counts"]["done"] == 3 and job["counts"]["failed"] == 0
+    names = sorted(result_zip(client, job["id"]).namelist())
+    assert names == ["cats/a.png", "dogs/a.png", "evil.png"]  # no path climbs out
+    out = result_zip(client, job["id"])
+    assert open_png(out.read("cats/a.png")).mode == "RGBA"
+
+
+def test_job_errors(settings: Settings) -> None:
+    settings.max_batch_files = 2
+    with TestClient(create_app(settings)) as client:
+        assert_error(client.post("/v1/jobs", data={"format": "png"}), 400, "missing_field")
+        three = [("images", (f"{i}.png", image_bytes(), "image/png")) for i in range(3)]
+        assert_error(client.post("/v1/jobs", files=three), 413, "too_many_files")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            for i in range(3):
+                zf.writestr(f"{i}.png", image_bytes())
+        assert_error(client.post("/v1/jobs", files={"images": ("b.zip", buf.getvalue())}), 413,
+                     "too_many_files")
+        assert_error(client.post("/v1/jobs", files={"images": ("b.zip", b"PK\x03\x04broken")}),
+                     415, "invalid_image")
+        one = [("images", ("a.png", image_bytes(), "image/png"))]
+        assert_error(client.post("/v1/jobs", files=one, data={"format": "tga"}), 422)
+        assert_error(client.post("/v1/jobs", files=one, data={"model": "nope"}), 404,
+                     "unknown_model")
+        assert_error(client.get("/v1/jobs/AAAAAAAAAAAAAAAAAAAAAA"), 404, "unknown_job")
+        assert_error(client.get("/v1/jobs/../../etc"), 404)
+        assert_error(client.get("/v1/jobs/AAAAAAAAAAAAAAAAAAAAAA/result"), 404, "unknown_job")
+
+
+def test_result_before_the_end_is_409(client: TestClient) -> None:
+    gate = threading.Event()
+    inject(client, "slow", FakeEngine("slow", gate=gate))
+    r = client.post("/v1/jobs", data={"model": "slow"},
+                    files=[("images", ("a.png", image_bytes(), "image/png"))])
+    job_id = r.json()["id"]
+    try:
+        assert_error(client.get(f"/v1/jobs/{job_id}/result"), 409, "not_ready")
+        assert client.get(f"/v1/jobs/{job_id}").json()["state"] in ("queued", "running")
+    finally:
+        gate.set()
+    assert wait_finished(client, job_id)["state"] == "done"
+
+
+def test_a_job_whose_every_item_fails_is_failed(client: TestClient) -> None:
+    inject(client, "broken", FakeEngine("broken", fail=InvalidImageError("cannot")))
+    r = client.post("/v1/jobs", data={"model": "broken"},
+                    files=[("images", ("a.png", image_bytes(), "image/png"))])
+    job = wait_finished(client, r.json()["id"])
+    assert job["state"] == "failed" and "every image failed" in job["reason"]
+    assert job["errors"][0]["error"] == {"code": "invalid_image", "message": "cannot"}
+
+
+def _crashed_job(settings: Settings, engine: str = "tiny") -> tuple[str, JobStore]:
+    """A job as a killed server leaves it: accepted (inputs on disk), state running."""
+    store = JobStore(settings.storage_dir)
+    items = [NewItem(f"{i}.png", image_bytes("PNG", 32, 24)) for i in range(3)]
+    job = store.create(engine, {"format": "png", "mask_only": False, "bg_color": None,
+                                "crop": False, "margin": 0, "refine": False,
+                                "bg_image": False}, items)
+    store.set_state(job.id, "running")
+    return job.id, store
+
+
+def test_restart_resumes_unfinished_jobs(settings: Settings) -> None:
+    job_id, store = _crashed_job(settings)
+    # Item 0 was finished just before the crash; item 1's input was lost.
+    folder = store.job_dir(job_id)
+    (folder / "out").mkdir()
+    (folder / "out" / "0.png").write_bytes(image_bytes())
+    (folder / "in" / "000001").unlink()
+    store.close()
+    with TestClient(create_app(settings)) as client:
+        job = wait_finished(client, job_id)
+        assert job["state"] == "done"
+        assert job["counts"] == {"total": 3, "pending": 0, "done": 2, "failed": 1}
+        assert job["errors"][0]["error"]["code"] == "input_lost"
+        assert sorted(result_zip(client, job_id).namelist()) == ["0.png", "2.png", "errors.json"]
+
+
+def test_restart_fails_a_job_that_cannot_resume_with_a_reason(settings: Settings) -> None:
+    job_id, store = _crashed_job(settings, engine="u2netp")  # weights absent in the test dir
+    store.close()
+    with TestClient(create_app(settings)) as client:
+        job = wait_finished(client, job_id)
+    assert job["state"] == "failed"
+    assert "u2netp" in job["reason"]
+    assert job["counts"]["failed"] == 3
+    assert all(e["error"]["code"] == "model_not_available" for e in job["errors"])
+
+
+def test_jobs_survive_a_restart_and_expire(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/v1/jobs", files=[("images", ("a.png", image_bytes(), "image/png"))])
+        job_id = r.json()["id"]
+        wait_finished(client, job_id)
+    with TestClient(create_app(settings)) as client:
+        assert client.get(f"/v1/jobs/{job_id}").json()["state"] == "done"
+        backend = backend_of(client)
+        backend.jobs.expire(older_than=time.time() + 1)
+        assert client.get(f"/v1/jobs/{job_id}").json()["state"] == "expired"
+        assert_error(client.get(f"/v1/jobs/{job_id}/result"), 410, "expired")
+        assert not backend.jobs.job_dir(job_id).exists()
+
+
+@pytest.mark.parametrize("state", ["done", "failed", "expired", "queued", "running"])
+def test_jobs_gauge_is_published(client: TestClient, state: str) -> None:
+    text = client.get("/metrics").text
+    assert f'bgbye_jobs{{state="{state}"}}' in text
