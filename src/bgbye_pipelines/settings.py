@@ -12,6 +12,9 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # An environment's parameter files are deep-merged into base, so conf/local or conf/test
+    # only name the keys they change (lists, such as data_ingestion.sources, are replaced).
+    "merge_strategy": {"parameters": "soft"},
 }
 
 # Pushes per-epoch training metrics and run status to BGBYE_PUSHGATEWAY_URL when it is set.
