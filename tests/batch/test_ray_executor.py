@@ -1,7 +1,8 @@
 """The Ray Data executor against the local executor, on a local 2-CPU Ray.
 
-The pure parts (URL planning, reads/writes through fsspec, the actor's batch callable) run
-in-process without Ray; the end-to-end tests share one Ray started once per module.
+The pure parts (URL planning, reads/writes through fsspec, the actor's batch callable, the
+KubeRay manifest) run in-process without Ray in the default suite; the end-to-end tests
+(marker ``ray``) share one local Ray started once per module.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from bgbye.remover import Remover
 from bgbye.settings import Settings
 from tests.conftest import image_bytes
 
-pytestmark = pytest.mark.ray
+pytest.importorskip("fsspec")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_tree(root: Path) -> Path:
@@ -143,6 +145,7 @@ def local_ray() -> Iterator[None]:
     ray.shutdown()
 
 
+@pytest.mark.ray
 def test_outputs_equal_local_executor(local_ray: None, tmp_path: Path, settings: Settings) -> None:
     src = make_tree(tmp_path / "in")
     run_local_reference(src, tmp_path / "local", settings)
@@ -153,6 +156,7 @@ def test_outputs_equal_local_executor(local_ray: None, tmp_path: Path, settings:
     assert_same_outputs(tmp_path / "local", tmp_path / "ray")
 
 
+@pytest.mark.ray
 def test_corrupt_input_is_reported_not_fatal_and_rerun_skips(
     local_ray: None, tmp_path: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -175,6 +179,7 @@ def test_corrupt_input_is_reported_not_fatal_and_rerun_skips(
     assert {rel: (out / rel).stat().st_mtime_ns for rel in files(out)} == first
 
 
+@pytest.mark.ray
 def test_file_urls_end_to_end(local_ray: None, tmp_path: Path, settings: Settings) -> None:
     src = make_tree(tmp_path / "in")
     run_local_reference(src, tmp_path / "local", settings)
@@ -189,6 +194,7 @@ def test_file_urls_end_to_end(local_ray: None, tmp_path: Path, settings: Setting
     assert (again.done, again.skipped) == (0, 4)
 
 
+@pytest.mark.ray
 def test_real_photos_match_local(local_ray: None, tmp_path: Path, real_data: Path,
                                  u2netp_settings: Settings) -> None:
     images = sorted((real_data / "coco_mval" / "images").glob("*"))[:6]
@@ -204,3 +210,32 @@ def test_real_photos_match_local(local_ray: None, tmp_path: Path, real_data: Pat
     assert summary.done == len(images) and summary.engine.startswith("u2netp")
     assert_same_outputs(tmp_path / "local", tmp_path / "ray")
 
+
+
+# --- the KubeRay manifest ------------------------------------------------------------------------
+
+
+def test_ray_job_manifest_runs_the_cli_on_the_data_pvc() -> None:
+    yaml = pytest.importorskip("yaml")
+    validate = pytest.importorskip("kubernetes_validate")
+    job = yaml.safe_load((ROOT / "k8s" / "ray-job.yaml").read_text())
+    assert (job["apiVersion"], job["kind"]) == ("ray.io/v1", "RayJob")
+    assert job["metadata"]["namespace"] == "bgbye"
+    argv = job["spec"]["entrypoint"].split()
+    assert argv[:2] == ["bgbye", "remove"] and "--ray" in argv
+    # `--ray` takes an optional address: it must not swallow a path that follows it.
+    following = argv[argv.index("--ray") + 1] if argv[-1] != "--ray" else "--"
+    assert following.startswith("-")
+    cluster = job["spec"]["rayClusterSpec"]
+    assert cluster["rayVersion"] == "2.60.0"
+    templates = [cluster["headGroupSpec"]["template"]] + [
+        group["template"] for group in cluster["workerGroupSpecs"]]
+    for template in templates:
+        spec = template["spec"]
+        claims = [v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"]]
+        assert claims == ["bgbye-data"]
+        mounts = [m["mountPath"] for c in spec["containers"] for m in c["volumeMounts"]]
+        assert all(p.startswith(mounts[0]) for p in argv if p.startswith("/"))
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "check", "namespace": "bgbye"}, "spec": spec}
+        validate.validate(pod, "1.30.0", strict=True)
