@@ -183,7 +183,8 @@
   function updateModelHint() {
     const opt = els.model.selectedOptions[0];
     const desc = opt && opt.dataset.description;
-    els.modelHint.textContent = (desc ? desc + " " : "") + "Runs on this server; nothing leaves it.";
+    const sentence = desc ? desc.replace(/\.?\s*$/, ". ") : "";
+    els.modelHint.textContent = sentence + "Runs on this server; nothing leaves it.";
   }
 
   function updateProviderHint() {
@@ -437,8 +438,9 @@
   function setRatio(img) {
     const apply = () => {
       if (img.naturalWidth && img.naturalHeight) {
-        els.compare.querySelector(".compare-stage").style.setProperty(
-          "--ratio", `${img.naturalWidth} / ${img.naturalHeight}`);
+        const stage = els.compare.querySelector(".compare-stage");
+        stage.style.setProperty("--ratio", `${img.naturalWidth} / ${img.naturalHeight}`);
+        stage.style.setProperty("--ar", String(img.naturalWidth / img.naturalHeight));
       }
     };
     if (img.complete) apply();
