@@ -306,7 +306,7 @@ class ProviderClient(ABC):
         return ProviderUnavailableError(
             f"Could not reach {self.display_name} at {self.base_url} ({what}) after {attempt} "
             f"attempt(s). Check the network or {self.url_env}; or use a fallback list such as "
-            f"--provider {self.name},local.",
+            f"'{self.name},local'.",
             provider=self.name,
         )
 
@@ -342,7 +342,7 @@ class ProviderClient(ABC):
             return ProviderCreditsError(
                 f"{who} account is out of credits (HTTP 402: {detail}). Buy credits at "
                 f"{self.dashboard_url}, or use a fallback list such as "
-                f"--provider {self.name},local.", **kw)
+                f"'{self.name},local'.", **kw)
         if status == 429:
             wait = self._retry_after(resp.headers)
             when = f"retry in {wait:.0f} s" if wait is not None else "retry later"
@@ -356,7 +356,7 @@ class ProviderClient(ABC):
         if status >= 500:
             return ProviderUnavailableError(
                 f"{who} failed (HTTP {status}: {detail}) after {attempt} attempt(s). Try again "
-                f"later, or use a fallback list such as --provider {self.name},local.", **kw)
+                f"later, or use a fallback list such as '{self.name},local'.", **kw)
         return ProviderBadResponseError(
             f"Unexpected HTTP {status} from {who} at {self.base_url} ({detail}). "
             f"Check {self.url_env}.", **kw)
