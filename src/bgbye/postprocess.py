@@ -131,8 +131,13 @@ def compose(rgb: np.ndarray, alpha: np.ndarray, options: RemoveOptions) -> np.nd
     return cutout(rgb, alpha)
 
 
+# A pixel at most 1/255 opaque moves any composite by at most one level: its colour is noise
+# to the eye but not to zlib, so it is dropped (alpha itself is never changed).
+INVISIBLE_ALPHA = 1
+
+
 def cutout(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """RGBA with the original colours; fully transparent pixels carry RGB 0 so PNGs compress."""
+    """RGBA with the original colours; invisible pixels carry RGB 0 so PNGs compress."""
     rgba = np.dstack([rgb, alpha])
-    rgba[alpha == 0, :3] = 0
+    rgba[alpha <= INVISIBLE_ALPHA, :3] = 0
     return rgba
