@@ -47,7 +47,9 @@ def _extract_zip(archive: Path, target: Path, label: str) -> None:
             _check_member(info.filename, label)
             mode = (info.external_attr >> 16) & 0o170000
             if mode == 0o120000:  # a symlink stored in the zip
-                raise IngestionError(f"{label}: symbolic link in archive refused: {info.filename!r}")
+                raise IngestionError(
+                    f"{label}: symbolic link in archive refused: {info.filename!r}"
+                )
         zf.extractall(target)
 
 
@@ -88,7 +90,9 @@ def extract(archive: Path, target: Path, *, label: str = "") -> Path:
     except IngestionError:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    atomic_write_text(work / MARKER, json.dumps({"archive": archive.name, "archive_sha256": digest}))
+    atomic_write_text(
+        work / MARKER, json.dumps({"archive": archive.name, "archive_sha256": digest})
+    )
     if target.exists():
         shutil.rmtree(target)
     work.rename(target)

@@ -20,6 +20,8 @@ from bgbye_pipelines.pipelines.data_ingestion.sources import IngestionError
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
+# Small network chunks: on a dropped connection everything before the last chunk is kept.
+NET_CHUNK = 1 << 16
 GDRIVE_URL = "https://drive.google.com/uc?id={id}"
 
 
@@ -71,8 +73,9 @@ def download_http(
     if have:
         headers["Range"] = f"bytes={have}-"
     try:
-        with httpx.stream("GET", url, headers=headers, timeout=timeout,
-                          follow_redirects=True) as res:
+        with httpx.stream(
+            "GET", url, headers=headers, timeout=timeout, follow_redirects=True
+        ) as res:
             if res.status_code == 416 and have:  # the part file is already whole
                 expected = None
             elif res.status_code == 206 and have:
@@ -84,7 +87,7 @@ def download_http(
                 raise IngestionError(f"{label}: HTTP {res.status_code} from {url}")
             if res.status_code != 416:
                 with part.open("ab" if have else "wb") as fh:
-                    for block in res.iter_raw(CHUNK):
+                    for block in res.iter_raw(NET_CHUNK):
                         fh.write(block)
     except httpx.HTTPError as exc:
         raise IngestionError(
@@ -138,8 +141,13 @@ def download_gdrive(
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         out = gdown.download(
-            url=GDRIVE_URL.format(id=file_id), output=str(dest), quiet=True, resume=True,
-            use_cookies=False, timeout=timeout, retries=1,
+            url=GDRIVE_URL.format(id=file_id),
+            output=str(dest),
+            quiet=True,
+            resume=True,
+            use_cookies=False,
+            timeout=timeout,
+            retries=1,
         )
     except FileURLRetrievalError as exc:
         reason = " ".join(str(exc).split())

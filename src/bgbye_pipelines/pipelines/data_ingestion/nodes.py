@@ -31,8 +31,15 @@ from bgbye_pipelines.pipelines.data_ingestion.synthetic import write_pairs
 
 log = logging.getLogger(__name__)
 
-RAW_PAIR_COLUMNS = ["id", "source", "image_path", "mask_path", "mask_origin", "forced_split",
-                    "source_order"]
+RAW_PAIR_COLUMNS = [
+    "id",
+    "source",
+    "image_path",
+    "mask_path",
+    "mask_origin",
+    "forced_split",
+    "source_order",
+]
 # Fields of a source's own PROVENANCE.json worth carrying into the report.
 PROVENANCE_FIELDS = ("dataset", "license", "mask_type", "repo", "commit", "subjects", "built_by")
 
@@ -42,8 +49,9 @@ def acquire(spec: SourceSpec, raw_dir: Path, downloads_dir: Path, timeout: float
     target = raw_dir / spec.name
     if spec.generated is not None:
         g = spec.generated
-        return write_pairs(target, count=g.count, width=g.width, height=g.height, seed=g.seed,
-                           soft=g.soft)
+        return write_pairs(
+            target, count=g.count, width=g.width, height=g.height, seed=g.seed, soft=g.soft
+        )
     if spec.path is not None:
         local = Path(spec.path)
         if local.is_dir():
@@ -55,13 +63,23 @@ def acquire(spec: SourceSpec, raw_dir: Path, downloads_dir: Path, timeout: float
         raise IngestionError(f"{spec.name}: {spec.path} is neither a folder nor a zip/tar archive")
     if spec.url is not None:
         name = spec.filename or filename_from_url(spec.url)
-        archive = download_http(spec.url, downloads_dir / spec.name / name, sha256=spec.sha256,
-                                timeout=timeout, label=spec.name)
+        archive = download_http(
+            spec.url,
+            downloads_dir / spec.name / name,
+            sha256=spec.sha256,
+            timeout=timeout,
+            label=spec.name,
+        )
     else:
         assert spec.gdrive is not None
         name = spec.filename or f"{spec.gdrive}.bin"
-        archive = download_gdrive(spec.gdrive, downloads_dir / spec.name / name,
-                                  sha256=spec.sha256, timeout=timeout, label=spec.name)
+        archive = download_gdrive(
+            spec.gdrive,
+            downloads_dir / spec.name / name,
+            sha256=spec.sha256,
+            timeout=timeout,
+            label=spec.name,
+        )
     return extract(archive, target, label=spec.name)
 
 
@@ -86,8 +104,13 @@ def ingest_sources(params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]
     rows: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
     for order, spec in enumerate(specs):
-        entry: dict[str, Any] = {"name": spec.name, "kind": spec.kind, "required": spec.required,
-                                 "mask_origin": spec.mask_origin, "split": spec.split}
+        entry: dict[str, Any] = {
+            "name": spec.name,
+            "kind": spec.kind,
+            "required": spec.required,
+            "mask_origin": spec.mask_origin,
+            "split": spec.split,
+        }
         entries.append(entry)
         if not spec.enabled:
             entry.update(status="disabled", pairs=0)
@@ -97,7 +120,8 @@ def ingest_sources(params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]
             found = pair_folder(root, spec.pairing)
             if not found.pairs:
                 raise IngestionError(
-                    f"{spec.name}: no image/mask pairs under {root} (images {spec.pairing.images!r}, "
+                    f"{spec.name}: no image/mask pairs under {root} "
+                    f"(images {spec.pairing.images!r}, "
                     f"masks {spec.pairing.masks!r}, {len(found.unpaired)} images without a mask)"
                 )
         except IngestionError as exc:
@@ -108,14 +132,27 @@ def ingest_sources(params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]
             log.exception("source %s failed unexpectedly", spec.name)
             entry.update(status="failed", reason=f"{type(exc).__name__}: {exc}", pairs=0)
             continue
-        entry.update(status="ok", root=os.fspath(root), pairs=len(found.pairs),
-                     unpaired=len(found.unpaired), unpaired_examples=found.unpaired[:5],
-                     provenance=read_provenance(root, spec))
+        entry.update(
+            status="ok",
+            root=os.fspath(root),
+            pairs=len(found.pairs),
+            unpaired=len(found.unpaired),
+            unpaired_examples=found.unpaired[:5],
+            provenance=read_provenance(root, spec),
+        )
         log.info("source %s: %d pairs from %s", spec.name, len(found.pairs), root)
         for key, image, mask in found.pairs:
-            rows.append({"id": f"{spec.name}/{key}", "source": spec.name, "image_path": image,
-                         "mask_path": mask, "mask_origin": spec.mask_origin,
-                         "forced_split": spec.split or "", "source_order": order})
+            rows.append(
+                {
+                    "id": f"{spec.name}/{key}",
+                    "source": spec.name,
+                    "image_path": image,
+                    "mask_path": mask,
+                    "mask_origin": spec.mask_origin,
+                    "forced_split": spec.split or "",
+                    "source_order": order,
+                }
+            )
     pairs = pd.DataFrame(rows, columns=RAW_PAIR_COLUMNS)
     failed = [e for e in entries if e["status"] == "failed"]
     report = {

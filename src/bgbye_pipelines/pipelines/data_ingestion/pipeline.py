@@ -8,9 +8,19 @@ from bgbye_pipelines.pipelines.data_ingestion.nodes import check_ingestion, inge
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
-    return pipeline([
-        node(ingest_sources, inputs="params:data_ingestion",
-             outputs=["candidate_pairs", "ingestion_report"], name="ingest_sources"),
-        node(check_ingestion, inputs=["candidate_pairs", "ingestion_report"],
-             outputs="raw_pairs", name="check_ingestion"),
-    ])
+    return pipeline(
+        [
+            node(
+                ingest_sources,
+                inputs="params:data_ingestion",
+                outputs=["candidate_pairs", "ingestion_report"],
+                name="ingest_sources",
+            ),
+            node(
+                check_ingestion,
+                inputs=["candidate_pairs", "ingestion_report"],
+                outputs="raw_pairs",
+                name="check_ingestion",
+            ),
+        ]
+    )

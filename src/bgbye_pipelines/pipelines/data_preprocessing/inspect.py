@@ -18,7 +18,7 @@ def read_mask(data: bytes) -> np.ndarray:
     """A mask file as (H, W) uint8: the alpha channel when the file has a real one, else luma."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        img = Image.open(io.BytesIO(data))
+        img: Image.Image = Image.open(io.BytesIO(data))
         img.load()
     img = ImageOps.exif_transpose(img) or img
     if img.mode == "P" and "transparency" in img.info:
@@ -41,12 +41,23 @@ def mask_stats(mask: np.ndarray, soft_band: tuple[int, int] = (16, 239)) -> dict
     }
 
 
-def inspect_pair(image_path: str, mask_path: str, *, soft_threshold: float = 0.002,
-                 max_pixels: int = 100_000_000) -> dict[str, Any]:
+def inspect_pair(
+    image_path: str, mask_path: str, *, soft_threshold: float = 0.002, max_pixels: int = 100_000_000
+) -> dict[str, Any]:
     """Measurements for one pair; ``error`` names the first problem (None when readable)."""
-    out: dict[str, Any] = {"width": 0, "height": 0, "mask_width": 0, "mask_height": 0,
-                           "sha256": "", "mask_sha256": "", "fg_fraction": np.nan,
-                           "soft_fraction": np.nan, "mask_kind": "", "error": None, "detail": ""}
+    out: dict[str, Any] = {
+        "width": 0,
+        "height": 0,
+        "mask_width": 0,
+        "mask_height": 0,
+        "sha256": "",
+        "mask_sha256": "",
+        "fg_fraction": np.nan,
+        "soft_fraction": np.nan,
+        "mask_kind": "",
+        "error": None,
+        "detail": "",
+    }
     try:
         with open(image_path, "rb") as fh:
             data = fh.read()

@@ -27,8 +27,20 @@ from bgbye_pipelines.pipelines.data_preprocessing.splits import assign_splits, c
 log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = [
-    "id", "source", "image_path", "mask_path", "width", "height", "mask_kind", "sha256",
-    "mask_sha256", "fg_fraction", "mask_origin", "split", "model_input_image", "model_input_mask",
+    "id",
+    "source",
+    "image_path",
+    "mask_path",
+    "width",
+    "height",
+    "mask_kind",
+    "sha256",
+    "mask_sha256",
+    "fg_fraction",
+    "mask_origin",
+    "split",
+    "model_input_image",
+    "model_input_mask",
 ]
 REJECTION_COLUMNS = ["id", "source", "image_path", "mask_path", "reason", "detail"]
 
@@ -58,7 +70,9 @@ def _reject(rows: pd.DataFrame, reason: str, detail: pd.Series | str) -> pd.Data
     return out
 
 
-def validate_pairs(inspected: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def validate_pairs(
+    inspected: pd.DataFrame, params: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Keep the pairs fit for training; every other pair goes to the rejections with a reason."""
     min_fg = float(params.get("min_foreground", 0.002))
     max_fg = float(params.get("max_foreground", 0.98))
@@ -70,25 +84,51 @@ def validate_pairs(inspected: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.
     def take(mask: pd.Series, reason: str, detail: pd.Series | str) -> None:
         nonlocal df
         if mask.any():
-            rejected.append(_reject(df[mask], reason, detail if isinstance(detail, str) else detail[mask]))
+            rejected.append(
+                _reject(df[mask], reason, detail if isinstance(detail, str) else detail[mask])
+            )
             df = df[~mask]
 
     errors = df["error"].notna()
     if errors.any():  # read errors carry their own reason and detail
-        rejected.append(df.loc[errors, REJECTION_COLUMNS[:4]].assign(
-            reason=df.loc[errors, "error"], detail=df.loc[errors, "detail"]))
+        rejected.append(
+            df.loc[errors, REJECTION_COLUMNS[:4]].assign(
+                reason=df.loc[errors, "error"], detail=df.loc[errors, "detail"]
+            )
+        )
         df = df[~errors]
-    take(df["mask_origin"].isin(excluded_origins), "excluded_mask_origin",
-         "mask_origin " + df["mask_origin"].astype(str) + " is in exclude_mask_origins")
-    take((df["width"] != df["mask_width"]) | (df["height"] != df["mask_height"]), "size_mismatch",
-         "image " + df["width"].astype(str) + "x" + df["height"].astype(str) + ", mask "
-         + df["mask_width"].astype(str) + "x" + df["mask_height"].astype(str))
-    take(df[["width", "height"]].min(axis=1) < min_side, "too_small",
-         f"shorter side below min_side={min_side}")
-    take(df["fg_fraction"] < min_fg, "empty_mask",
-         "foreground " + df["fg_fraction"].map("{:.4f}".format) + f" < {min_fg}")
-    take(df["fg_fraction"] > max_fg, "full_mask",
-         "foreground " + df["fg_fraction"].map("{:.4f}".format) + f" > {max_fg}")
+    take(
+        df["mask_origin"].isin(excluded_origins),
+        "excluded_mask_origin",
+        "mask_origin " + df["mask_origin"].astype(str) + " is in exclude_mask_origins",
+    )
+    take(
+        (df["width"] != df["mask_width"]) | (df["height"] != df["mask_height"]),
+        "size_mismatch",
+        "image "
+        + df["width"].astype(str)
+        + "x"
+        + df["height"].astype(str)
+        + ", mask "
+        + df["mask_width"].astype(str)
+        + "x"
+        + df["mask_height"].astype(str),
+    )
+    take(
+        df[["width", "height"]].min(axis=1) < min_side,
+        "too_small",
+        f"shorter side below min_side={min_side}",
+    )
+    take(
+        df["fg_fraction"] < min_fg,
+        "empty_mask",
+        "foreground " + df["fg_fraction"].map("{:.4f}".format) + f" < {min_fg}",
+    )
+    take(
+        df["fg_fraction"] > max_fg,
+        "full_mask",
+        "foreground " + df["fg_fraction"].map("{:.4f}".format) + f" > {max_fg}",
+    )
     # Identical image bytes twice: keep the first by source order then id, reject the rest.
     df = df.sort_values(["source_order", "id"], kind="stable")
     firsts = df.drop_duplicates("sha256").set_index("sha256")
@@ -98,19 +138,26 @@ def validate_pairs(inspected: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.
         keeper_source = df["sha256"].map(firsts["source"])
         dups = df.loc[dup, REJECTION_COLUMNS[:4]].assign(
             reason=(keeper_source[dup] == df.loc[dup, "source"]).map(
-                {True: "duplicate_within_source", False: "duplicate_cross_source"}),
-            detail="same image content as " + keeper_id[dup])
+                {True: "duplicate_within_source", False: "duplicate_cross_source"}
+            ),
+            detail="same image content as " + keeper_id[dup],
+        )
         rejected.append(dups)
         df = df[~dup]
-    rejections = (pd.concat(rejected, ignore_index=True) if rejected
-                  else pd.DataFrame(columns=REJECTION_COLUMNS))
+    rejections = (
+        pd.concat(rejected, ignore_index=True)
+        if rejected
+        else pd.DataFrame(columns=REJECTION_COLUMNS)
+    )
     log.info("validation: %d pairs kept, %d rejected", len(df), len(rejections))
     return df.reset_index(drop=True), rejections[REJECTION_COLUMNS]
 
 
 def split_pairs(valid_pairs: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    ratios = {k: float(v) for k, v in (params.get("split_ratios") or
-                                      {"train": 0.8, "val": 0.1, "test": 0.1}).items()}
+    ratios = {
+        k: float(v)
+        for k, v in (params.get("split_ratios") or {"train": 0.8, "val": 0.1, "test": 0.1}).items()
+    }
     out = valid_pairs.copy()
     out["split"] = assign_splits(out, ratios, str(params.get("split_salt", "bgbye-v1")))
     check_leakage(out)
@@ -123,16 +170,27 @@ def make_model_inputs(split: pd.DataFrame, params: dict[str, Any]) -> pd.DataFra
     fmt = str(params.get("image_format", "jpg"))
     root = Path(params.get("model_input_dir", "data/05_model_input")) / str(size)
     out = split.copy()
-    paths = [cache_paths(root, r.source, r.id.split("/", 1)[1], r.sha256, r.mask_sha256, fmt)
-             for r in out.itertuples(index=False)]
+    paths = [
+        cache_paths(root, str(source), str(pair_id).split("/", 1)[1], str(sha), str(mask_sha), fmt)
+        for source, pair_id, sha, mask_sha in zip(
+            out["source"], out["id"], out["sha256"], out["mask_sha256"], strict=True
+        )
+    ]
     out["model_input_image"] = [str(p[0]) for p in paths]
     out["model_input_mask"] = [str(p[1]) for p in paths]
 
     def one(args: tuple[str, str, str, str]) -> bool:
         return resize_pair(args[0], args[1], Path(args[2]), Path(args[3]), size, fmt)
 
-    jobs = list(zip(out["image_path"], out["mask_path"], out["model_input_image"],
-                    out["model_input_mask"], strict=True))
+    jobs = list(
+        zip(
+            out["image_path"],
+            out["mask_path"],
+            out["model_input_image"],
+            out["model_input_mask"],
+            strict=True,
+        )
+    )
     with ThreadPoolExecutor(max_workers=_workers(params)) as pool:
         done = sum(pool.map(one, jobs))
     log.info("model inputs at %d px: %d resized, %d cached", size, done, len(jobs) - done)
@@ -142,14 +200,23 @@ def make_model_inputs(split: pd.DataFrame, params: dict[str, Any]) -> pd.DataFra
     return manifest
 
 
-def build_data_report(manifest: pd.DataFrame, rejections: pd.DataFrame,
-                      ingestion_report: dict[str, Any], params: dict[str, Any]
-                      ) -> tuple[dict[str, Any], str, Image.Image]:
+def build_data_report(
+    manifest: pd.DataFrame,
+    rejections: pd.DataFrame,
+    ingestion_report: dict[str, Any],
+    params: dict[str, Any],
+) -> tuple[dict[str, Any], str, Image.Image]:
     by_reason, by_source = rejection_summary(rejections)
-    failures = {e["name"]: e.get("reason", "") for e in ingestion_report.get("sources", [])
-                if e.get("status") == "failed"}
-    provenance = {e["name"]: e.get("provenance", {}) for e in ingestion_report.get("sources", [])
-                  if e.get("status") == "ok"}
+    failures = {
+        e["name"]: e.get("reason", "")
+        for e in ingestion_report.get("sources", [])
+        if e.get("status") == "failed"
+    }
+    provenance = {
+        e["name"]: e.get("provenance", {})
+        for e in ingestion_report.get("sources", [])
+        if e.get("status") == "ok"
+    }
     examples = rejections.head(int(params.get("rejection_examples", 20)))
     report = {
         "resolution": int(params.get("resolution", 320)),
@@ -161,6 +228,9 @@ def build_data_report(manifest: pd.DataFrame, rejections: pd.DataFrame,
         "ingestion_failures": failures,
         "provenance": provenance,
     }
-    sheet = contact_sheet(manifest, samples=int(params.get("contact_sheet_samples", 4)),
-                          tile=int(params.get("contact_sheet_tile", 128)))
+    sheet = contact_sheet(
+        manifest,
+        samples=int(params.get("contact_sheet_samples", 4)),
+        tile=int(params.get("contact_sheet_tile", 128)),
+    )
     return report, to_markdown(report), sheet

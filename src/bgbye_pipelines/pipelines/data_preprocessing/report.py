@@ -32,20 +32,27 @@ def rejection_summary(rejections: pd.DataFrame) -> tuple[dict[str, int], dict[st
         return {}, {}
     by_reason = rejections["reason"].value_counts().sort_index()
     by_source: dict[str, dict[str, int]] = {}
-    for (source, reason), n in rejections.groupby(["source", "reason"]).size().items():
-        by_source.setdefault(str(source), {})[str(reason)] = int(n)
+    for source, group in rejections.groupby("source", sort=True):
+        counts = group["reason"].value_counts().sort_index()
+        by_source[str(source)] = {str(k): int(v) for k, v in counts.items()}
     return {str(k): int(v) for k, v in by_reason.items()}, by_source
 
 
 def to_markdown(report: dict[str, Any]) -> str:
-    lines = [f"# Data report (training resolution {report['resolution']} px)", "",
-             "## Pairs per source and split", "",
-             "| source | train | val | test | total | binary | soft |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# Data report (training resolution {report['resolution']} px)",
+        "",
+        "## Pairs per source and split",
+        "",
+        "| source | train | val | test | total | binary | soft |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for source, r in report["counts"].items():
         name = f"**{source}**" if source == "TOTAL" else source
-        lines.append(f"| {name} | {r['train']} | {r['val']} | {r['test']} | {r['total']} "
-                     f"| {r['binary']} | {r['soft']} |")
+        lines.append(
+            f"| {name} | {r['train']} | {r['val']} | {r['test']} | {r['total']} "
+            f"| {r['binary']} | {r['soft']} |"
+        )
     lines += ["", "## Rejections by reason", ""]
     if report["rejections_by_reason"]:
         lines += ["| reason | count |", "|---|---:|"]
@@ -54,19 +61,32 @@ def to_markdown(report: dict[str, Any]) -> str:
         for source, reasons in report["rejections_by_source"].items():
             lines += [f"| {source} | {k} | {v} |" for k, v in reasons.items()]
         lines += ["", "Examples:", ""]
-        lines += [f"- `{r['id']}`: {r['reason']} ({r['detail']})" for r in report["rejection_examples"]]
+        lines += [
+            f"- `{r['id']}`: {r['reason']} ({r['detail']})" for r in report["rejection_examples"]
+        ]
     else:
         lines.append("None.")
     failed = report.get("ingestion_failures", {})
     lines += ["", "## Sources that failed to ingest", ""]
     lines += [f"- **{k}**: {v}" for k, v in failed.items()] or ["None."]
     if report.get("provenance"):
-        lines += ["", "## Provenance", "", "| source | mask origin | licence | dataset |",
-                  "|---|---|---|---|"]
+        lines += [
+            "",
+            "## Provenance",
+            "",
+            "| source | mask origin | licence | dataset |",
+            "|---|---|---|---|",
+        ]
         for source, p in report["provenance"].items():
-            lines.append(f"| {source} | {p.get('mask_origin', '')} | {p.get('license', '')} "
-                         f"| {p.get('dataset', '')} |")
-    lines += ["", "Contact sheet: `data_contact_sheet.png` (image | mask | cut-out per sample).", ""]
+            lines.append(
+                f"| {source} | {p.get('mask_origin', '')} | {p.get('license', '')} "
+                f"| {p.get('dataset', '')} |"
+            )
+    lines += [
+        "",
+        "Contact sheet: `data_contact_sheet.png` (image | mask | cut-out per sample).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -85,9 +105,14 @@ def sample_tiles(image: np.ndarray, mask: np.ndarray, tile: int) -> list[np.ndar
     return [img, np.repeat(m[..., None], 3, axis=2), cut]
 
 
-def contact_sheet(manifest: pd.DataFrame, *, samples: int = 4, tile: int = 128,
-                  image_column: str = "model_input_image",
-                  mask_column: str = "model_input_mask") -> Image.Image:
+def contact_sheet(
+    manifest: pd.DataFrame,
+    *,
+    samples: int = 4,
+    tile: int = 128,
+    image_column: str = "model_input_image",
+    mask_column: str = "model_input_mask",
+) -> Image.Image:
     """One band per source: a label, then ``samples`` triples side by side."""
     from bgbye import imageio
     from bgbye_pipelines.pipelines.data_preprocessing.inspect import read_mask
@@ -103,8 +128,12 @@ def contact_sheet(manifest: pd.DataFrame, *, samples: int = 4, tile: int = 128,
     for row, source in enumerate(sources):
         group = manifest[manifest["source"] == source].sort_values("sha256").head(samples)
         y = row * band
-        draw.text((4, y + 3), f"{source}  ({int((manifest['source'] == source).sum())} pairs; "
-                  "image | mask | cut-out)", fill=(0, 0, 0))
+        draw.text(
+            (4, y + 3),
+            f"{source}  ({int((manifest['source'] == source).sum())} pairs; "
+            "image | mask | cut-out)",
+            fill=(0, 0, 0),
+        )
         for col, rec in enumerate(group.itertuples(index=False)):
             image = imageio.decode(Path(getattr(rec, image_column)).read_bytes())
             mask = read_mask(Path(getattr(rec, mask_column)).read_bytes())

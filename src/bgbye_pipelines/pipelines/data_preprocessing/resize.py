@@ -19,8 +19,9 @@ from bgbye_pipelines.pipelines.data_preprocessing.inspect import read_mask
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def cache_paths(root: Path, source: str, key: str, sha256: str, mask_sha256: str,
-                image_format: str) -> tuple[Path, Path]:
+def cache_paths(
+    root: Path, source: str, key: str, sha256: str, mask_sha256: str, image_format: str
+) -> tuple[Path, Path]:
     stem = f"{_UNSAFE.sub('_', key)}-{sha256[:10]}{mask_sha256[:6]}"
     folder = root / _UNSAFE.sub("_", source)
     return folder / f"{stem}.{image_format}", folder / f"{stem}.png"
@@ -29,11 +30,19 @@ def cache_paths(root: Path, source: str, key: str, sha256: str, mask_sha256: str
 def _resize(arr: np.ndarray, size: int) -> np.ndarray:
     h, w = arr.shape[:2]
     shrinking = size * size < h * w
-    return cv2.resize(arr, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return cv2.resize(
+        arr, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    )
 
 
-def resize_pair(image_path: str, mask_path: str, out_image: Path, out_mask: Path, size: int,
-                image_format: str = "jpg") -> bool:
+def resize_pair(
+    image_path: str,
+    mask_path: str,
+    out_image: Path,
+    out_mask: Path,
+    size: int,
+    image_format: str = "jpg",
+) -> bool:
     """Write both copies unless cached; True when work was done."""
     if out_image.is_file() and out_mask.is_file():
         return False

@@ -26,7 +26,7 @@ def id_hash(identifier: str, salt: str) -> str:
 
 
 def quotas(n: int, ratios: dict[str, float]) -> dict[str, int]:
-    """How many of ``n`` go to val and test (at least one each from 3 pairs up); train gets the rest."""
+    """Pairs per split out of ``n``: val and test get at least one each from 3 pairs up."""
     total = sum(ratios.get(s, 0.0) for s in SPLITS) or 1.0
     counts = {}
     for split in ("val", "test"):
@@ -62,7 +62,9 @@ def check_leakage(manifest: pd.DataFrame) -> None:
         leaked = spread[spread > 1]
         if not leaked.empty:
             examples = ", ".join(map(str, leaked.index[:5]))
-            raise LeakageError(f"{len(leaked)} {column} value(s) appear in several splits: {examples}")
+            raise LeakageError(
+                f"{len(leaked)} {column} value(s) appear in several splits: {examples}"
+            )
     unknown = set(manifest["split"]) - set(SPLITS)
     if unknown:
         raise LeakageError(f"unknown split value(s): {sorted(unknown)}")

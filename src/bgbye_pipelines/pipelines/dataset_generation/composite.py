@@ -31,13 +31,18 @@ class Jitter:
 
     @classmethod
     def from_params(cls, p: dict[str, Any]) -> Jitter:
-        return cls(scale=tuple(p.get("scale", cls.scale)),  # type: ignore[arg-type]
-                   brightness=float(p.get("brightness", cls.brightness)),
-                   contrast=float(p.get("contrast", cls.contrast)),
-                   saturation=float(p.get("saturation", cls.saturation)),
-                   hue_degrees=float(p.get("hue_degrees", cls.hue_degrees)),
-                   feather=tuple(p.get("feather", cls.feather)),  # type: ignore[arg-type]
-                   flip=bool(p.get("flip", cls.flip)))
+        return cls(
+            scale=(float(p.get("scale", cls.scale)[0]), float(p.get("scale", cls.scale)[1])),
+            brightness=float(p.get("brightness", cls.brightness)),
+            contrast=float(p.get("contrast", cls.contrast)),
+            saturation=float(p.get("saturation", cls.saturation)),
+            hue_degrees=float(p.get("hue_degrees", cls.hue_degrees)),
+            feather=(
+                float(p.get("feather", cls.feather)[0]),
+                float(p.get("feather", cls.feather)[1]),
+            ),
+            flip=bool(p.get("flip", cls.flip)),
+        )
 
 
 def list_backgrounds(folder: str | None) -> list[str]:
@@ -46,13 +51,17 @@ def list_backgrounds(folder: str | None) -> list[str]:
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames.sort()
-        found += [os.path.join(dirpath, n) for n in sorted(filenames)
-                  if os.path.splitext(n)[1].lower() in IMAGE_SUFFIXES]
+        found += [
+            os.path.join(dirpath, n)
+            for n in sorted(filenames)
+            if os.path.splitext(n)[1].lower() in IMAGE_SUFFIXES
+        ]
     return found
 
 
-def background(rng: np.random.Generator, files: list[str], width: int, height: int
-               ) -> tuple[np.ndarray, str]:
+def background(
+    rng: np.random.Generator, files: list[str], width: int, height: int
+) -> tuple[np.ndarray, str]:
     """A random crop of a background image (cover-scaled), or a generated texture."""
     if not files:
         return texture(rng, height, width), "generated-texture"
@@ -60,15 +69,19 @@ def background(rng: np.random.Generator, files: list[str], width: int, height: i
     img = imageio.decode(Path(path).read_bytes())
     h, w = img.shape[:2]
     scale = max(width / w, height / h) * rng.uniform(1.0, 1.3)
-    img = cv2.resize(img, (max(width, round(w * scale)), max(height, round(h * scale))),
-                     interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    img = cv2.resize(
+        img,
+        (max(width, round(w * scale)), max(height, round(h * scale))),
+        interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+    )
     y = int(rng.integers(img.shape[0] - height + 1))
     x = int(rng.integers(img.shape[1] - width + 1))
-    return np.ascontiguousarray(img[y:y + height, x:x + width]), path
+    return np.ascontiguousarray(img[y : y + height, x : x + width]), path
 
 
-def crop_to_subject(rgb: np.ndarray, alpha: np.ndarray, margin: float = 0.02
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def crop_to_subject(
+    rgb: np.ndarray, alpha: np.ndarray, margin: float = 0.02
+) -> tuple[np.ndarray, np.ndarray]:
     ys, xs = np.nonzero(alpha > 10)
     if len(ys) == 0:
         return rgb, alpha
@@ -78,7 +91,9 @@ def crop_to_subject(rgb: np.ndarray, alpha: np.ndarray, margin: float = 0.02
     return rgb[y0:y1, x0:x1], alpha[y0:y1, x0:x1]
 
 
-def colour_jitter(rgb: np.ndarray, rng: np.random.Generator, j: Jitter) -> tuple[np.ndarray, dict[str, float]]:
+def colour_jitter(
+    rgb: np.ndarray, rng: np.random.Generator, j: Jitter
+) -> tuple[np.ndarray, dict[str, float]]:
     b = 1 + rng.uniform(-j.brightness, j.brightness)
     c = 1 + rng.uniform(-j.contrast, j.contrast)
     s = 1 + rng.uniform(-j.saturation, j.saturation)
@@ -89,12 +104,17 @@ def colour_jitter(rgb: np.ndarray, rng: np.random.Generator, j: Jitter) -> tuple
     out = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
     mean = out.mean()
     out = (out - mean) * c + mean * b
-    return out.clip(0, 255).astype(np.uint8), {"brightness": b, "contrast": c, "saturation": s,
-                                                "hue_degrees": h}
+    return out.clip(0, 255).astype(np.uint8), {
+        "brightness": b,
+        "contrast": c,
+        "saturation": s,
+        "hue_degrees": h,
+    }
 
 
-def composite(rgb: np.ndarray, alpha: np.ndarray, bg: np.ndarray, rng: np.random.Generator,
-              j: Jitter) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+def composite(
+    rgb: np.ndarray, alpha: np.ndarray, bg: np.ndarray, rng: np.random.Generator, j: Jitter
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Place the subject on ``bg``; returns (image, alpha matte, what was done)."""
     height, width = bg.shape[:2]
     rgb, alpha = crop_to_subject(rgb, alpha)
@@ -111,10 +131,10 @@ def composite(rgb: np.ndarray, alpha: np.ndarray, bg: np.ndarray, rng: np.random
     alpha = cv2.resize(np.ascontiguousarray(alpha), (sw, sh), interpolation=interp)
     x = int(rng.integers(0, width - sw + 1))
     y = int(rng.integers(0, height - sh + 1))
-    matte = np.zeros((height, width), np.float32)
-    matte[y:y + sh, x:x + sw] = alpha.astype(np.float32) / 255.0
+    matte: np.ndarray = np.zeros((height, width), np.float32)
+    matte[y : y + sh, x : x + sw] = alpha.astype(np.float32) / 255.0
     fg = np.zeros_like(bg)
-    fg[y:y + sh, x:x + sw] = rgb
+    fg[y : y + sh, x : x + sw] = rgb
     sigma = rng.uniform(*j.feather)
     if sigma > 0:
         # Soft edges. Erode first so the blur spreads to about the original outline and not
@@ -123,8 +143,15 @@ def composite(rgb: np.ndarray, alpha: np.ndarray, bg: np.ndarray, rng: np.random
         k = 2 * round(sigma) + 1
         matte = cv2.erode(matte, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
         matte = cv2.GaussianBlur(matte, (0, 0), sigmaX=sigma)
-    a = matte[..., None]
-    image = (fg.astype(np.float32) * a + bg.astype(np.float32) * (1 - a)).clip(0, 255)
-    info = {"scale": round(scale, 4), "x": x, "y": y, "flip": flipped,
-            "feather_sigma": round(sigma, 3), **{k: round(v, 4) for k, v in colour.items()}}
-    return image.astype(np.uint8), (matte * 255).round().astype(np.uint8), info
+    matte8 = (matte * 255).round().astype(np.uint8)
+    a = matte8.astype(np.float32)[..., None] / 255.0  # blend with exactly the saved matte
+    image = (fg.astype(np.float32) * a + bg.astype(np.float32) * (1 - a)).round().clip(0, 255)
+    info = {
+        "scale": round(scale, 4),
+        "x": x,
+        "y": y,
+        "flip": flipped,
+        "feather_sigma": round(sigma, 3),
+        **{k: round(v, 4) for k, v in colour.items()},
+    }
+    return image.astype(np.uint8), matte8, info

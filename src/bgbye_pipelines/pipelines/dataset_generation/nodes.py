@@ -48,26 +48,36 @@ def collect_subjects(params: dict[str, Any]) -> pd.DataFrame:
     cfg = params.get("subjects") or {}
     frames = []
     if cfg.get("manifest"):
-        frames.append(from_manifest(cfg["manifest"], list(cfg.get("splits", ["train"])),
-                                    list(cfg.get("sources") or []),
-                                    list(cfg.get("mask_origins", ["annotation"]))))
+        frames.append(
+            from_manifest(
+                cfg["manifest"],
+                list(cfg.get("splits", ["train"])),
+                list(cfg.get("sources") or []),
+                list(cfg.get("mask_origins", ["annotation"])),
+            )
+        )
     if cfg.get("extra_sources"):
-        frames.append(from_sources(cfg["extra_sources"], Path(params.get("work_dir",
-                                   "data/02_intermediate/dataset_generation")),
-                                   params.get("cutout") or {}))
-    df = (pd.concat(frames, ignore_index=True) if frames
-          else pd.DataFrame(columns=SUBJECT_COLUMNS))
+        frames.append(
+            from_sources(
+                cfg["extra_sources"],
+                Path(params.get("work_dir", "data/02_intermediate/dataset_generation")),
+                params.get("cutout") or {},
+            )
+        )
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SUBJECT_COLUMNS)
     df = df.drop_duplicates("subject_id")
     df = sample(df, cfg.get("max_subjects"), int(params.get("seed", 0)))
     if df.empty:
-        raise IngestionError("dataset_generation: no subjects (check subjects.manifest and "
-                             "subjects.extra_sources)")
+        raise IngestionError(
+            "dataset_generation: no subjects (check subjects.manifest and subjects.extra_sources)"
+        )
     log.info("dataset_generation: %d subject candidates", len(df))
     return df
 
 
-def select_confident_subjects(candidates: pd.DataFrame, params: dict[str, Any]
-                              ) -> tuple[pd.DataFrame, dict[str, int]]:
+def select_confident_subjects(
+    candidates: pd.DataFrame, params: dict[str, Any]
+) -> tuple[pd.DataFrame, dict[str, int]]:
     """Keep masks that are decisive and neither tiny nor filling the frame."""
     cfg = params.get("selection") or {}
     min_conf = float(cfg.get("min_confidence", 0.9))
@@ -99,8 +109,9 @@ def _rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, int(hashlib.sha256(name.encode()).hexdigest()[:12], 16)])
 
 
-def generate_composites(subjects: pd.DataFrame, subject_rejections: dict[str, int],
-                        params: dict[str, Any]) -> tuple[dict[str, Any], Image.Image]:
+def generate_composites(
+    subjects: pd.DataFrame, subject_rejections: dict[str, int], params: dict[str, Any]
+) -> tuple[dict[str, Any], Image.Image]:
     """Write the composited source folder; return its report and a contact sheet."""
     out = Path(params.get("output_dir", "data/03_primary/composited"))
     width, height = (int(v) for v in params.get("canvas", [384, 384]))
@@ -122,12 +133,19 @@ def generate_composites(subjects: pd.DataFrame, subject_rejections: dict[str, in
         image_path, mask_path = build / "images" / f"{name}.jpg", build / "masks" / f"{name}.png"
         atomic_write_bytes(image_path, imageio.encode(image, "jpg"))
         atomic_write_bytes(mask_path, imageio.encode(matte, "png"))
-        return {"name": name, "image": f"images/{name}.jpg", "mask": f"masks/{name}.png",
-                "subject_id": row.subject_id, "subject_source": row.source,
-                "subject_image": row.image_path, "subject_mask": row.mask_path,
-                "subject_mask_origin": row.mask_origin,
-                "subject_confidence": round(float(row.confidence), 4),
-                "background": bg_ref, **info}
+        return {
+            "name": name,
+            "image": f"images/{name}.jpg",
+            "mask": f"masks/{name}.png",
+            "subject_id": row.subject_id,
+            "subject_source": row.source,
+            "subject_image": row.image_path,
+            "subject_mask": row.mask_path,
+            "subject_mask_origin": row.mask_origin,
+            "subject_confidence": round(float(row.confidence), 4),
+            "background": bg_ref,
+            **info,
+        }
 
     jobs = [(i, k) for i in range(len(subjects)) for k in range(per_subject)]
     with ThreadPoolExecutor(max_workers=max(1, int(params.get("workers", 2)))) as pool:
@@ -137,13 +155,16 @@ def generate_composites(subjects: pd.DataFrame, subject_rejections: dict[str, in
     provenance = {
         "dataset": "bgbye composites (dataset_generation pipeline)",
         "license": "derived data: each composite inherits the licence of its subject's source "
-                   "(see manifest.csv subject_source) and of its background",
+        "(see manifest.csv subject_source) and of its background",
         "mask_type": "soft alpha matte (feathered subject mask), composited",
         "built_by": "kedro run --pipeline=dataset_generation",
         "subject_sources": sorted(manifest["subject_source"].unique().tolist()) if rows else [],
         "backgrounds": (params.get("backgrounds") or {}).get("dir") or "generated textures",
-        "params": {k: params[k] for k in ("canvas", "composites_per_subject", "seed", "jitter")
-                   if k in params},
+        "params": {
+            k: params[k]
+            for k in ("canvas", "composites_per_subject", "seed", "jitter")
+            if k in params
+        },
     }
     atomic_write_text(build / "PROVENANCE.json", json.dumps(provenance, indent=2, default=str))
     if out.exists():
@@ -155,19 +176,36 @@ def generate_composites(subjects: pd.DataFrame, subject_rejections: dict[str, in
         "composites": len(manifest),
         "subjects": len(subjects),
         "subject_rejections": subject_rejections,
-        "per_subject_source": ({str(k): int(v) for k, v in
-                                manifest["subject_source"].value_counts().sort_index().items()}
-                               if rows else {}),
+        "per_subject_source": (
+            {
+                str(k): int(v)
+                for k, v in manifest["subject_source"].value_counts().sort_index().items()
+            }
+            if rows
+            else {}
+        ),
         "backgrounds": "folder" if bg_files else "generated textures",
-        "add_as_source": {"name": "composited", "path": str(out), "mask_origin": "synthetic",
-                          "split": "train"},
+        "add_as_source": {
+            "name": "composited",
+            "path": str(out),
+            "mask_origin": "synthetic",
+            "split": "train",
+        },
     }
-    sheet_rows = manifest.assign(
-        source=manifest["subject_source"],
-        sha256=manifest["name"].map(lambda n: hashlib.sha256(n.encode()).hexdigest()),
-        image_path=[str(out / p) for p in manifest["image"]],
-        mask_path=[str(out / p) for p in manifest["mask"]],
-    ) if rows else pd.DataFrame(columns=["source", "sha256", "image_path", "mask_path"])
-    sheet = contact_sheet(sheet_rows, samples=int(params.get("contact_sheet_samples", 4)),
-                          image_column="image_path", mask_column="mask_path")
+    sheet_rows = (
+        manifest.assign(
+            source=manifest["subject_source"],
+            sha256=manifest["name"].map(lambda n: hashlib.sha256(n.encode()).hexdigest()),
+            image_path=[str(out / p) for p in manifest["image"]],
+            mask_path=[str(out / p) for p in manifest["mask"]],
+        )
+        if rows
+        else pd.DataFrame(columns=["source", "sha256", "image_path", "mask_path"])
+    )
+    sheet = contact_sheet(
+        sheet_rows,
+        samples=int(params.get("contact_sheet_samples", 4)),
+        image_column="image_path",
+        mask_column="mask_path",
+    )
     return report, sheet

@@ -12,14 +12,25 @@ from bgbye_pipelines.pipelines.dataset_generation.nodes import (
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
-    return pipeline([
-        node(collect_subjects, inputs="params:dataset_generation", outputs="subject_candidates",
-             name="collect_subjects"),
-        node(select_confident_subjects,
-             inputs=["subject_candidates", "params:dataset_generation"],
-             outputs=["subjects", "subject_rejections"], name="select_confident_subjects"),
-        node(generate_composites,
-             inputs=["subjects", "subject_rejections", "params:dataset_generation"],
-             outputs=["dataset_generation_report", "composited_contact_sheet"],
-             name="generate_composites"),
-    ])
+    return pipeline(
+        [
+            node(
+                collect_subjects,
+                inputs="params:dataset_generation",
+                outputs="subject_candidates",
+                name="collect_subjects",
+            ),
+            node(
+                select_confident_subjects,
+                inputs=["subject_candidates", "params:dataset_generation"],
+                outputs=["subjects", "subject_rejections"],
+                name="select_confident_subjects",
+            ),
+            node(
+                generate_composites,
+                inputs=["subjects", "subject_rejections", "params:dataset_generation"],
+                outputs=["dataset_generation_report", "composited_contact_sheet"],
+                name="generate_composites",
+            ),
+        ]
+    )

@@ -21,15 +21,20 @@ from bgbye.postprocess import RemoveOptions
 from bgbye.settings import Settings
 from bgbye_pipelines.pipelines.data_ingestion.nodes import acquire
 from bgbye_pipelines.pipelines.data_ingestion.pairing import pair_folder
-from bgbye_pipelines.pipelines.data_ingestion.sources import ConfigError, IngestionError, parse_sources
+from bgbye_pipelines.pipelines.data_ingestion.sources import (
+    ConfigError,
+    IngestionError,
+    parse_sources,
+)
 
 log = logging.getLogger(__name__)
 
 SUBJECT_COLUMNS = ["subject_id", "source", "image_path", "mask_path", "mask_origin"]
 
 
-def from_manifest(path: str, splits: list[str], sources: list[str],
-                  mask_origins: list[str]) -> pd.DataFrame:
+def from_manifest(
+    path: str, splits: list[str], sources: list[str], mask_origins: list[str]
+) -> pd.DataFrame:
     file = Path(path)
     if not file.is_file():
         raise IngestionError(
@@ -40,16 +45,35 @@ def from_manifest(path: str, splits: list[str], sources: list[str],
     keep = df["split"].isin(splits) & df["mask_origin"].isin(mask_origins)
     if sources:
         keep &= df["source"].isin(sources)
-    log.info("subjects: %d of %d manifest rows (splits %s, mask origins %s, sources %s)",
-             int(keep.sum()), len(df), splits, mask_origins, sources or "all")
+    log.info(
+        "subjects: %d of %d manifest rows (splits %s, mask origins %s, sources %s)",
+        int(keep.sum()),
+        len(df),
+        splits,
+        mask_origins,
+        sources or "all",
+    )
     df = df[keep]
-    return pd.DataFrame({"subject_id": df["id"], "source": df["source"],
-                         "image_path": df["image_path"], "mask_path": df["mask_path"],
-                         "mask_origin": df["mask_origin"]})
+    return pd.DataFrame(
+        {
+            "subject_id": df["id"],
+            "source": df["source"],
+            "image_path": df["image_path"],
+            "mask_path": df["mask_path"],
+            "mask_origin": df["mask_origin"],
+        }
+    )
 
 
-def cut_out(images: list[str], out_dir: Path, *, model: str, executor: str, workers: int,
-            settings: Settings | None = None) -> dict[str, str]:
+def cut_out(
+    images: list[str],
+    out_dir: Path,
+    *,
+    model: str,
+    executor: str,
+    workers: int,
+    settings: Settings | None = None,
+) -> dict[str, str]:
     """Masks for ``images`` from a bgbye engine; returns image -> mask path (failures omitted)."""
     settings = settings or Settings()
     options = RemoveOptions(format="png", mask_only=True)
@@ -67,12 +91,13 @@ def cut_out(images: list[str], out_dir: Path, *, model: str, executor: str, work
     else:
         raise ConfigError(f"executor must be local or ray, not {executor!r}")
     for failure in summary.failures:
-        log.warning("cut-out failed for %s: %s", failure.rel, failure.message)
+        log.warning("cut-out failed for %s: %s", failure.path, failure.message)
     return {str(t.src): str(t.out) for t in tasks if t.done()}
 
 
-def from_sources(raw_sources: list[dict[str, Any]], work_dir: Path, model: dict[str, Any]
-                 ) -> pd.DataFrame:
+def from_sources(
+    raw_sources: list[dict[str, Any]], work_dir: Path, model: dict[str, Any]
+) -> pd.DataFrame:
     rows: list[dict[str, str]] = []
     for spec in parse_sources(raw_sources):
         if not spec.enabled:
@@ -81,17 +106,29 @@ def from_sources(raw_sources: list[dict[str, Any]], work_dir: Path, model: dict[
         found = pair_folder(root, spec.pairing)
         if spec.pairing.masks is None:  # unlabelled: let a model draw the masks
             images = [image for _, image, _ in found.pairs]
-            masks = cut_out(images, work_dir / "cutouts" / spec.name,
-                            model=str(model.get("name", "u2netp")),
-                            executor=str(model.get("executor", "local")),
-                            workers=int(model.get("workers", 2)))
+            masks = cut_out(
+                images,
+                work_dir / "cutouts" / spec.name,
+                model=str(model.get("name", "u2netp")),
+                executor=str(model.get("executor", "local")),
+                workers=int(model.get("workers", 2)),
+            )
             origin = f"model:{model.get('name', 'u2netp')}"
             pairs = [(key, image, masks.get(image, "")) for key, image, _ in found.pairs]
         else:
             origin = spec.mask_origin
             pairs = found.pairs
-        rows += [{"subject_id": f"{spec.name}/{key}", "source": spec.name, "image_path": image,
-                  "mask_path": mask, "mask_origin": origin} for key, image, mask in pairs if mask]
+        rows += [
+            {
+                "subject_id": f"{spec.name}/{key}",
+                "source": spec.name,
+                "image_path": image,
+                "mask_path": mask,
+                "mask_origin": origin,
+            }
+            for key, image, mask in pairs
+            if mask
+        ]
     return pd.DataFrame(rows, columns=SUBJECT_COLUMNS)
 
 
