@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from bgbye import __version__
-from bgbye.server.errors import install_error_handlers
+from bgbye.server.errors import ERROR_RESPONSES, install_error_handlers
 from bgbye.server.middleware import BodyLimitMiddleware, MetricsMiddleware
 from bgbye.server.routes import ops, process, ui, v1
 from bgbye.server.routes.ui import STATIC_DIR
@@ -54,7 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await backend.stop()
 
-    app = FastAPI(title="bgbye", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="bgbye", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  responses=ERROR_RESPONSES)
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(ui.router)

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bgbye import monitoring
@@ -57,6 +58,27 @@ class ConflictError(BgbyeError):
 class TooManyFilesError(BgbyeError):
     code = "too_many_files"
     http_status = 413
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The one error shape, documented in the OpenAPI schema for every operation."""
+
+    error: ErrorDetail
+
+
+# Every operation may answer these; declaring 422 replaces FastAPI's default
+# ``HTTPValidationError`` schema, which our handler never sends.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorBody, "description": "The request was refused; see error.code."},
+    422: {"model": ErrorBody, "description": "An option has an invalid value."},
+    "5XX": {"model": ErrorBody, "description": "Server-side failure or backpressure "
+            "(503 with Retry-After: retry later)."},
+}
 
 
 # Codes for plain HTTP errors raised by Starlette/FastAPI (routing, method, body parsing).
