@@ -178,3 +178,28 @@ def test_jobs_survive_a_restart_and_expire(settings: Settings) -> None:
 def test_jobs_gauge_is_published(client: TestClient, state: str) -> None:
     text = client.get("/metrics").text
     assert f'bgbye_jobs{{state="{state}"}}' in text
+
+
+def test_a_server_stopped_mid_job_resumes_it_on_restart(settings: Settings) -> None:
+    settings.threads = 1
+    gate = threading.Event()
+    slow = FakeEngine("tiny", gate=gate)
+    with TestClient(create_app(settings)) as client:
+        inject(client, "tiny", slow)  # the first server's engine hangs on the first image
+        files = [("images", (f"{i}.png", image_bytes(), "image/png")) for i in range(3)]
+        job_id = client.post("/v1/jobs", files=files).json()["id"]
+        deadline = time.monotonic() + 10
+        while slow.calls == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        # Shut down with the job running; the hung image finishes during shutdown.
+        threading.Timer(0.3, gate.set).start()
+    store = JobStore(settings.storage_dir)
+    stopped = store.get(job_id)
+    store.close()
+    assert stopped is not None and stopped.state == "running"
+    with TestClient(create_app(settings)) as client:  # a fresh server, the real tiny model
+        job = wait_finished(client, job_id)
+        assert job["state"] == "done" and job["counts"]["done"] == 3
+        assert sorted(result_zip(client, job_id).namelist()) == ["0.png", "1.png", "2.png"]
+    assert slow.calls == 1

@@ -261,7 +261,8 @@ class JobStore:
                 path = out_dir / item.output
                 if not path.is_file():
                     continue
-                with path.open("rb") as src, zf.open(item.output, "w", force_zip64=True) as dst:
+                info = zipfile.ZipInfo.from_file(path, arcname=item.output)  # keeps the mtime
+                with path.open("rb") as src, zf.open(info, "w", force_zip64=True) as dst:
                     while chunk := src.read(1 << 20):
                         dst.write(chunk)
                         yield sink.take()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -72,6 +73,10 @@ class Options:
                    bg_image=bg_image if data.get("bg_image") else None)
 
 
+def ort_threads(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
 def provider_configured(settings: Settings, name: str) -> bool:
     return bool(getattr(settings, _PROVIDER_KEYS[name], None))
 
@@ -79,7 +84,9 @@ def provider_configured(settings: Settings, name: str) -> bool:
 class Backend:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.engines = EngineCache(settings)
+        # The pool runs `threads` images at once; each ORT run gets its share of the cores, as
+        # the CLI's workers do, instead of every run spawning a thread per core.
+        self.engines = EngineCache(settings, threads=ort_threads(settings.threads))
         self.files = FileStore(settings.storage_dir, settings.result_ttl_seconds)
         self.jobs = JobStore(settings.storage_dir)
         self.pool = InferencePool(settings.threads, settings.queue_size)
