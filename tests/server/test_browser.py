@@ -1,4 +1,7 @@
-"""The website in a real browser: Debian's Chromium driven by Playwright (never `playwright install`)."""
+"""The website in a real browser: Debian's Chromium driven by Playwright.
+
+Never `playwright install`: the browser is the apt package at /usr/bin/chromium.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +35,8 @@ def page(settings: Settings) -> Iterator[object]:
             executable_path=str(CHROMIUM),
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                      accept_downloads=True)
         pg = context.new_page()
         errors: list[str] = []
         pg.on("pageerror", lambda exc: errors.append(str(exc)))
