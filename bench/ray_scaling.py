@@ -12,11 +12,16 @@ Both executors run the CLI defaults: local = one thread per core sharing one ORT
 Ray = one single-threaded actor (own ORT session) per core.
 
     .venv/bin/python bench/ray_scaling.py --limit 120 --runs 3
+    .venv/bin/python bench/ray_scaling.py --stages --limit 60 --runs 0   # stage costs only
+
+``--stages`` times each stage of one actor (one core, one ORT thread) per image: the numbers
+behind the scaling model in docs/ray.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import statistics
@@ -59,7 +64,7 @@ def run_ray_once(src: Path, dst: Path, model: str, settings: Settings, actors: i
     import ray
 
     start = time.perf_counter()
-    ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, logging_level="ERROR")
+    ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, logging_level=logging.ERROR)
     started = time.perf_counter()
     try:
         summary = remove_folder_ray(src, dst, model, RemoveOptions(), settings, actors=actors,
@@ -70,6 +75,42 @@ def run_ray_once(src: Path, dst: Path, model: str, settings: Settings, actors: i
     return job, started - start + job, summary
 
 
+def stage_profile(src: Path, model: str, settings: Settings) -> None:
+    """Median milliseconds per image of each stage on one core, plus bytes in and out."""
+    remover = Remover.from_model(model, settings, threads=1)
+    options = RemoveOptions()
+    stages: dict[str, list[float]] = {k: [] for k in ("read", "decode", "predict", "encode")}
+    sizes_in: list[int] = []
+    sizes_out: list[int] = []
+    megapixels: list[float] = []
+    for path in sorted(src.iterdir()):
+        t0 = time.perf_counter()
+        data = path.read_bytes()
+        t1 = time.perf_counter()
+        rgb = remover.decode(data)
+        t2 = time.perf_counter()
+        pred = remover.predict(rgb)
+        t3 = time.perf_counter()
+        out, _ = remover.finish(rgb, pred.alpha, options)
+        t4 = time.perf_counter()
+        for key, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            stages[key].append(1000 * dt)
+        sizes_in.append(len(data))
+        sizes_out.append(len(out))
+        megapixels.append(rgb.shape[0] * rgb.shape[1] / 1e6)
+    total = sum(statistics.median(v) for v in stages.values())
+    print(f"\nstages per image, one core, {len(sizes_in)} images, model {model}, median "
+          f"{statistics.median(megapixels):.2f} MP, {statistics.median(sizes_in) / 1e3:.0f} kB "
+          f"in, {statistics.median(sizes_out) / 1e3:.0f} kB out (PNG)\n")
+    print("| stage | ms/image | share |")
+    print("|---|---:|---:|")
+    for key, values in stages.items():
+        med = statistics.median(values)
+        label = "read (page cache)" if key == "read" else key
+        print(f"| {label} | {med:.1f} | {100 * med / total:.0f}% |")
+    print(f"| total | {total:.1f} | = {1000 / total:.1f} images/s per core |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--folder", type=Path, default=DEFAULT_FOLDER)
@@ -78,6 +119,7 @@ def main() -> int:
     parser.add_argument("--model", default="u2netp")
     parser.add_argument("--actors", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--stages", action="store_true", help="also profile stages (one core)")
     args = parser.parse_args()
     if not args.folder.is_dir():
         print(f"no folder {args.folder}", file=sys.stderr)
@@ -87,6 +129,8 @@ def main() -> int:
     try:
         src = subset(args.folder, args.limit or None, work / "in")
         n = len(list(src.iterdir()))
+        if args.stages:
+            stage_profile(src, args.model, settings)
         local_s: list[float] = []
         job_s: list[float] = []
         cold_s: list[float] = []
@@ -103,7 +147,8 @@ def main() -> int:
                   file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
+    if not local_s:
+        return 0
     base = statistics.median(local_s)
     print(f"\n{n} images from {args.folder.name}, model {args.model}, {os.cpu_count()} cores, "
           f"median of {args.runs} alternating runs\n")

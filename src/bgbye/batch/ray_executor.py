@@ -298,6 +298,20 @@ def ray_session(address: str | None = None) -> Iterator[None]:
         ray.shutdown()
 
 
+class _DropMessage(logging.Filter):
+    """Drops one known, expected log line (we disable Ray Data's bars on purpose)."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
+
+
+_QUIET_PROGRESS = _DropMessage("Progress bars disabled")
+
+
 def default_actors(cluster_cpus: float, pending: int, batch_size: int) -> int:
     """One single-threaded actor per CPU, but never more actors than batches to run."""
     return max(1, min(int(cluster_cpus), math.ceil(pending / max(1, batch_size))))
@@ -334,6 +348,9 @@ def run_ray(
         ctx.enable_progress_bars = False  # our own tqdm counts images, like the local executor
         ctx.print_on_execution_start = False
         ctx.enable_auto_log_stats = False
+        progress_log = logging.getLogger("ray.data._internal.progress")
+        if _QUIET_PROGRESS not in progress_log.filters:
+            progress_log.addFilter(_QUIET_PROGRESS)
         n_actors = actors or default_actors(ray.cluster_resources().get("CPU", 1), len(todo),
                                             batch_size)
         rows = [it._asdict() for it in todo]
@@ -346,7 +363,9 @@ def run_ray(
                                    "threads": 1},
             batch_size=batch_size,
             batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=n_actors),
+            # Two batches in flight per actor: the next one is queued while one runs, and at
+            # the end no actor sits on a backlog while another idles.
+            compute=ray.data.ActorPoolStrategy(size=n_actors, max_tasks_in_flight_per_actor=2),
             num_cpus=1,
         )
         bar = tqdm(total=len(todo), unit="img", disable=not progress, file=sys.stderr,
