@@ -89,3 +89,65 @@ def tiff() -> bytes:
 
 TEXT_AS_JPG = b"this is not an image, just text in a file named photo.jpg\n"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect/></svg>'
+
+
+# -- decompression bombs in every decodable container: tiny files, huge declared dimensions ------
+
+
+def gif_bomb_header(width: int = 40_000, height: int = 40_000) -> bytes:
+    """A GIF89a whose logical screen and only frame claim ``width`` x ``height``."""
+    screen = b"GIF89a" + struct.pack("<HHBBB", width, height, 0x80, 0, 0) + b"\0\0\0\xff\xff\xff"
+    frame = b"," + struct.pack("<HHHHB", 0, 0, width, height, 0) + b"\x02\x02\x44\x01\x00"
+    return screen + frame + b";"
+
+
+def webp_bomb_header(width: int = 16_384, height: int = 16_384) -> bytes:
+    """A real lossless WebP whose VP8L header is patched to claim ``width`` x ``height``."""
+    data = bytearray(_save(Image.fromarray(make_image()), "WEBP", lossless=True))
+    start = data.index(b"VP8L") + 8  # chunk payload: 0x2f signature, then 14+14+1+3 bits
+    bits = int.from_bytes(data[start + 1:start + 5], "little") & ~((1 << 28) - 1)
+    bits |= ((width - 1) & 0x3FFF) | (((height - 1) & 0x3FFF) << 14)
+    data[start + 1:start + 5] = bits.to_bytes(4, "little")
+    return bytes(data)
+
+
+def tiff_bomb_header(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A little-endian TIFF with one IFD claiming ``width`` x ``height`` and 16 bytes of strip."""
+    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (259, 3, 1, 1),
+               (262, 3, 1, 1), (273, 4, 1, 8), (277, 3, 1, 1), (278, 4, 1, height),
+               (279, 4, 1, 16)]
+    ifd = (struct.pack("<H", len(entries))
+           + b"".join(struct.pack("<HHII", *e) for e in entries) + b"\0\0\0\0")
+    return b"II*\x00" + struct.pack("<I", 8 + 16) + b"\0" * 16 + ifd
+
+
+BOMBS = {"png": png_bomb_header, "gif": gif_bomb_header, "webp": webp_bomb_header,
+         "tiff": tiff_bomb_header}
+
+
+def many_frames_gif(frames: int = 3000, size: int = 8) -> bytes:
+    """An animated GIF of ``frames`` distinct noise frames (Pillow would merge equal ones)."""
+    rng = np.random.default_rng(0)
+    imgs = [Image.fromarray(rng.integers(0, 255, (size, size), dtype=np.uint8), "L").convert("P")
+            for _ in range(frames)]
+    return _save(imgs[0], "GIF", save_all=True, append_images=imgs[1:], duration=10)
+
+
+def huge_exif_jpeg(text_bytes: int = 60_000) -> bytes:
+    """A JPEG whose EXIF block is nearly the 64 KiB APP1 maximum (an ImageDescription)."""
+    exif = Image.Exif()
+    exif[0x010E] = "A" * text_bytes
+    return _save(Image.fromarray(make_image()), "JPEG", exif=exif.tobytes())
+
+
+def huge_icc_jpeg(profile_bytes: int = 3_000_000) -> bytes:
+    """A JPEG carrying a multi-megabyte ICC profile split over many APP2 segments."""
+    return _save(Image.fromarray(make_image()), "JPEG", icc_profile=b"\1" * profile_bytes)
+
+
+def huge_icc_png(profile_bytes: int = 2_000_000) -> bytes:
+    """A PNG with a multi-megabyte (compressible) iCCP chunk."""
+    return _save(Image.fromarray(make_image()), "PNG", icc_profile=b"\0" * profile_bytes)
+
+
+HTML = b"<!doctype html><html><body><script>alert(1)</script></body></html>"

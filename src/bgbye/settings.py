@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1)
     queue_size: int = 16
     result_ttl_seconds: int = 3600
+    # A request body that sends nothing for this long is answered 408 (slow-upload defence).
+    upload_idle_timeout_seconds: float = 30.0
     pushgateway_url: str | None = None
     fetch_timeout_seconds: float = 10.0
 

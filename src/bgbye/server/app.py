@@ -66,7 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     single, job = body_limits(settings)
     app.add_middleware(BodyLimitMiddleware,
-                       limit_for=lambda path: job if path == "/v1/jobs" else single)
+                       limit_for=lambda path: job if path == "/v1/jobs" else single,
+                       idle_timeout=settings.upload_idle_timeout_seconds)
     app.add_middleware(MetricsMiddleware)  # outermost: sees every status, 413s included
     return app
 

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -24,7 +25,7 @@ from typing import Any
 
 from bgbye import monitoring
 from bgbye.atomic import atomic_write_bytes
-from bgbye.errors import BgbyeError
+from bgbye.errors import BgbyeError, OutputError
 from bgbye.server.storage import new_id, remove_tree
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def output_names(names: list[str], fmt: str) -> list[str]:
     seen: set[str] = set()
     out = []
     for i, name in enumerate(names):
-        parts = [p for p in PurePosixPath(name.replace("\\", "/")).parts
+        parts = [_safe_part(p) for p in PurePosixPath(name.replace("\\", "/")).parts
                  if p not in ("", ".", "..", "/") and not p.startswith(".")]
         rel = PurePosixPath(*parts) if parts else PurePosixPath(f"image-{i + 1}")
         candidate = str(rel.with_suffix(f".{fmt}"))
@@ -129,6 +130,23 @@ def output_names(names: list[str], fmt: str) -> list[str]:
         seen.add(candidate.lower())
         out.append(candidate)
     return out
+
+
+# Most file systems allow 255 bytes per name; keep room for "-<n>.<ext>" and the temp prefix.
+_PART_BYTES = 180
+
+
+def _safe_part(part: str) -> str:
+    """One path component of an output name: no drive colons or control characters (which a
+    Windows unzipper would honour), and short enough for any file system."""
+    part = re.sub(r"[:\x00-\x1f\x7f]", "_", part)
+    raw = part.encode("utf-8")
+    if len(raw) <= _PART_BYTES:
+        return part
+    _, dot, ext = part.rpartition(".")
+    keep = _PART_BYTES - len(ext.encode("utf-8")) - 1 if dot and len(ext) <= 10 else _PART_BYTES
+    short = raw[:keep].decode("utf-8", "ignore")
+    return f"{short}.{ext}" if dot and len(ext) <= 10 else short
 
 
 class JobStore:
@@ -378,6 +396,11 @@ class JobRunner:
                 error: BgbyeError | None = None
                 try:
                     await self.pool.run(lambda: self.process(job, item), wait=True)
+                except OutputError as exc:
+                    # The detail names server paths: it goes to the log, not to the client.
+                    log.error("job %s item %d: %s", job_id, item.idx, exc.message)
+                    error = OutputError("The server could not store this result (disk full or "
+                                        "not writable); try again later.")
                 except BgbyeError as exc:
                     error = exc
                 except Exception as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -15,11 +16,17 @@ from bgbye.server.errors import error_response
 
 class BodyLimitMiddleware:
     """Refuse bodies over a per-path limit: by Content-Length before reading a byte, and by
-    counting while streaming (chunked uploads), so nothing large is spooled to disk first."""
+    counting while streaming (chunked uploads), so nothing large is spooled to disk first.
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]):
+    A body that stalls for ``idle_timeout`` seconds is answered 408: without it a client that
+    trickles (or stops sending) an upload holds a connection and a task forever (uvicorn has no
+    body timeout)."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int],
+                 idle_timeout: float | None = None):
         self.app = app
         self.limit_for = limit_for
+        self.idle_timeout = idle_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -34,11 +41,20 @@ class BodyLimitMiddleware:
             await error_response(413, "request_too_large", _message(limit))(scope, receive, send)
             return
         seen = 0
+        body_done = False
 
         async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, body_done
+            # Only the body is timed: after it, receive() waits for a disconnect (streaming
+            # responses listen for one) and may rightly wait as long as the response lasts.
+            timeout = None if body_done else self.idle_timeout
+            try:
+                message = await asyncio.wait_for(receive(), timeout)
+            except TimeoutError:
+                raise HTTPException(408, f"The upload stalled for {self.idle_timeout:g} s; "
+                                         "send the body without pauses.") from None
             if message["type"] == "http.request":
+                body_done = not message.get("more_body", False)
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     # FastAPI re-raises HTTPExceptions from body parsing; our handler makes JSON.
