@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import base64
-import io
 import re
 import zipfile
 from pathlib import PurePosixPath
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -91,11 +90,13 @@ def _is_junk(name: str) -> bool:
                for p in PurePosixPath(name).parts)
 
 
-def _zip_items(backend: Backend, data: bytes) -> list[NewItem]:
-    """Unpack a zip's files, checking counts and declared sizes before reading any member."""
+def _zip_items(backend: Backend, source: BinaryIO) -> list[NewItem]:
+    """Unpack a zip's files, checking counts and declared sizes before reading any member.
+
+    ``source`` is the upload's spooled temp file: the zip itself is never held in memory."""
     limit = backend.settings.max_upload_bytes
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
+        zf = zipfile.ZipFile(source)
         members = [m for m in zf.infolist() if not m.is_dir() and not _is_junk(m.filename)]
     except (zipfile.BadZipFile, OSError) as exc:
         raise InvalidImageError(f"The zip file is corrupt: {exc}") from exc
@@ -135,8 +136,10 @@ async def _job_items(backend: Backend, images: list[UploadFile]) -> list[NewItem
         await files[0].seek(0)
         if head == ZIP_MAGIC:
             zip_limit = backend.settings.max_upload_bytes * backend.settings.max_batch_files
-            data = await read_upload(files[0], zip_limit, "zip file")
-            items = await run_in_threadpool(_zip_items, backend, data)
+            if files[0].size is not None and files[0].size > zip_limit:
+                raise ImageTooLargeError(f"The zip file is {files[0].size:,} bytes; the limit "
+                                         f"is {zip_limit:,} bytes.")
+            items = await run_in_threadpool(_zip_items, backend, files[0].file)
             if not items:
                 raise EmptyInputError("The zip file holds no files.")
             return items
