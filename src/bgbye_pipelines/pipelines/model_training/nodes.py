@@ -1,0 +1,140 @@
+"""Nodes of model_training. Parameters: ``conf/<env>/parameters_model_training.yml``.
+
+``train_model`` is resumable: checkpoints live in ``<checkpoint_dir>/<name>/`` and a rerun with
+the same configuration and data continues where the last one stopped (see ``ml.fit``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bgbye.models.fetch import sha256_file
+
+log = logging.getLogger(__name__)
+
+# Fit settings that change how long a run lasts, not what it computes: a resumed run may differ.
+_LENGTH_ONLY = {"epochs", "patience", "max_minutes", "progress", "num_workers", "threads", "device"}
+
+
+def run_fingerprint(manifest: pd.DataFrame, params: dict[str, Any]) -> str:
+    """Hash of the data and every parameter that defines the run, except its length."""
+    fit = {k: v for k, v in dict(params.get("fit", {})).items() if k not in _LENGTH_ONLY}
+    keyed = {k: params.get(k) for k in ("name", "image_size", "model", "loss", "augment", "limit")}
+    rows = manifest[manifest["split"].isin(["train", "val"])]
+    hash_col = "sha256" if "sha256" in rows.columns else "id"
+    data = sorted(zip(rows["id"].astype(str), rows["split"].astype(str),
+                      rows[hash_col].astype(str), strict=True))
+    blob = json.dumps({"params": keyed, "fit": fit, "data": data}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _datasets(manifest: pd.DataFrame, params: dict[str, Any], built: Any) -> tuple[Any, Any]:
+    from bgbye_pipelines.ml.data import AugmentConfig, Normalization, build_datasets
+
+    size = int(built.fixed_size or params["image_size"])
+    limit = params.get("limit") or {}
+    return build_datasets(
+        manifest, size, AugmentConfig.from_params(params.get("augment")),
+        Normalization(mean=built.mean, std=built.std, scale=built.scale),
+        limit=(limit.get("train"), limit.get("val")),
+    )
+
+
+def train_model(manifest: pd.DataFrame, params: dict[str, Any]
+                ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Train (or resume) and return the per-epoch history and a summary for export/report."""
+    from bgbye_pipelines.ml.fit import FitConfig, fit, seed_everything
+    from bgbye_pipelines.ml.losses import build_loss
+    from bgbye_pipelines.ml.model import build_model, count_parameters
+
+    name = str(params["name"])
+    cfg = FitConfig.from_params(dict(params.get("fit", {})))
+    seed_everything(cfg.seed)  # same initial weights (decoder init) on every fresh start
+    built = build_model(dict(params.get("model", {})))
+    train_ds, val_ds = _datasets(manifest, params, built)
+    checkpoint_dir = Path(params.get("checkpoint_dir", "data/06_models/checkpoints")) / name
+    fingerprint = run_fingerprint(manifest, params)
+    if not params.get("resume", True):
+        (checkpoint_dir / "last.pt").unlink(missing_ok=True)
+    log.info("%s: %s, %.1fM parameters, input %dpx, run %s", name, built.init,
+             count_parameters(built.module) / 1e6, train_ds.size, fingerprint)
+    result = fit(built.module, build_loss(params.get("loss")), train_ds, val_ds, cfg,
+                 checkpoint_dir, fingerprint=fingerprint, name=name)
+    history = pd.DataFrame(result.history)
+    counts = (manifest.groupby(["source", "split"]).size().unstack(fill_value=0)
+              .to_dict(orient="index"))
+    summary = {
+        "name": name,
+        "fingerprint": fingerprint,
+        "init": built.init,
+        "encoder": built.encoder,
+        "parameters_m": round(count_parameters(built.module) / 1e6, 3),
+        "image_size": train_ds.size,
+        "best_checkpoint": str(result.best_path),
+        "best_epoch": result.best_epoch,
+        "best_score": None if result.best_epoch == 0 else result.best_score,
+        "monitor": cfg.monitor,
+        "stop_reason": result.stop_reason,
+        "epochs_run": len(result.history),
+        "device": result.device,
+        "resumed_from": result.resumed_from,
+        "train_seconds": round(result.train_seconds, 1),
+        "pairs": {"train": len(train_ds), "val": len(val_ds)},
+        "data": {str(k): {str(s): int(n) for s, n in v.items()} for k, v in counts.items()},
+    }
+    best = next((row for row in result.history if row["epoch"] == result.best_epoch), None)
+    if best:
+        summary["val_metrics"] = {k: round(float(best[k]), 5)
+                                  for k in ("val_loss", "val_mae", "val_iou")}
+    return history, summary
+
+
+def export_model(manifest: pd.DataFrame, summary: dict[str, Any], params: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """Best checkpoint -> ``<output_dir>/<name>.onnx`` + ModelSpec ``<name>.json`` (checked)."""
+    import torch
+
+    from bgbye_pipelines.ml.export import build_spec, check_parity, export_onnx
+    from bgbye_pipelines.ml.model import build_model
+
+    name = str(params["name"])
+    export_params = dict(params.get("export", {}))
+    built = build_model(dict(params.get("model", {})))
+    state = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)
+    built.module.load_state_dict(state["model"])
+    size = int(summary["image_size"])
+    dynamic_size = built.fixed_size is None and bool(export_params.get("dynamic_size", True))
+    out_dir = Path(params.get("output_dir", "data/06_models"))
+    onnx_path = out_dir / f"{name}.onnx"
+    export_onnx(built.module, onnx_path, size, dynamic_size=dynamic_size,
+                opset=int(export_params.get("opset", 17)))
+    sizes = [size, size + 64] if dynamic_size else [size]
+    diff = check_parity(built.module, onnx_path, sizes,
+                        float(export_params.get("parity_tolerance", 1e-3)))
+    sources = sorted(str(s) for s in manifest["source"].unique())
+    spec = build_spec(
+        name=name, size=size, mean=built.mean, std=built.std, scale=built.scale,
+        dynamic_batch=True,
+        description=f"U-Net ({built.init}) trained by bgbye's model_training pipeline",
+        license=str(params.get("license", "unknown: inherits the training data's terms")),
+        source=f"kedro run (model_training), run {summary['fingerprint']}",
+        training_data={"sources": sources, "pairs": summary["pairs"],
+                       "per_source_split": summary["data"]},
+        metrics={"validation": summary.get("val_metrics", {}), "best_epoch": summary["best_epoch"],
+                 "epochs_run": summary["epochs_run"], "stop_reason": summary["stop_reason"]},
+        extra={"sha256": sha256_file(onnx_path), "file": onnx_path.name,
+               "parameters": {"model": params.get("model"), "image_size": size,
+                              "loss": params.get("loss"), "fit": params.get("fit")}},
+    )
+    spec_path = onnx_path.with_suffix(".json")
+    spec.dump(spec_path)
+    log.info("exported %s (%.1f MB), spec %s", onnx_path, onnx_path.stat().st_size / 1e6, spec_path)
+    return {"name": name, "onnx_path": str(onnx_path), "spec_path": str(spec_path),
+            "bytes": onnx_path.stat().st_size, "parity_max_abs_diff": diff,
+            "dynamic_size": dynamic_size, "image_size": size}

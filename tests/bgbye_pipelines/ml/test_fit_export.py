@@ -1,0 +1,138 @@
+"""Fit loop (checkpoints, resume, early stop, events) and ONNX export parity."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from bgbye.models.spec import ModelSpec  # noqa: E402
+from bgbye.remover import Remover  # noqa: E402
+from bgbye.settings import Settings  # noqa: E402
+from bgbye_pipelines.ml import events  # noqa: E402
+from bgbye_pipelines.ml.data import AugmentConfig, Normalization, build_datasets  # noqa: E402
+from bgbye_pipelines.ml.export import build_spec, check_parity, export_onnx  # noqa: E402
+from bgbye_pipelines.ml.fit import BEST, LAST, FitConfig, fit  # noqa: E402
+from bgbye_pipelines.ml.losses import build_loss  # noqa: E402
+from bgbye_pipelines.ml.model import build_model  # noqa: E402
+from tests.bgbye_pipelines.ml.manifest_fixtures import write_manifest  # noqa: E402
+
+pytestmark = pytest.mark.train
+TINY = {"encoder": "efficientnet-lite0", "decoder_channels": [16, 16, 8, 8, 8]}
+
+
+def _setup(tmp_path: Path) -> tuple[Any, Any, Any]:
+    manifest = write_manifest(tmp_path / "data")
+    train, val = build_datasets(manifest, 32, AugmentConfig(), Normalization())
+    return manifest, train, val
+
+
+def _fit(tmp_path: Path, train: Any, val: Any, epochs: int, fingerprint: str = "f1", **kw: Any):
+    torch.manual_seed(0)
+    model = build_model(TINY).module
+    cfg = FitConfig(epochs=epochs, batch_size=4, lr=1e-3, warmup_epochs=0, progress=False,
+                    device="cpu", **kw)
+    return fit(model, build_loss(), train, val, cfg, tmp_path / "ckpt", fingerprint=fingerprint,
+               name="t")
+
+
+def test_fit_checkpoints_every_epoch_emits_events_and_resumes(tmp_path: Path) -> None:
+    _, train, val = _setup(tmp_path)
+    seen: list[dict[str, Any]] = []
+    events.subscribe(seen.append)
+    try:
+        first = _fit(tmp_path, train, val, epochs=1)
+    finally:
+        events.unsubscribe(seen.append)
+    assert (tmp_path / "ckpt" / LAST).is_file() and (tmp_path / "ckpt" / BEST).is_file()
+    assert [e["epoch"] for e in seen] == [1]
+    assert {"train_loss", "val_loss", "val_mae", "val_iou", "lr", "images_per_s"} <= set(seen[0])
+    assert first.resumed_from is None and len(first.history) == 1
+
+    more = _fit(tmp_path, train, val, epochs=2)  # raising epochs extends the finished run
+    assert more.resumed_from == 2
+    assert [row["epoch"] for row in more.history] == [1, 2]
+    again = _fit(tmp_path, train, val, epochs=2)  # nothing left to do
+    assert again.resumed_from == 3 and len(again.history) == 2
+
+    other = _fit(tmp_path, train, val, epochs=1, fingerprint="other-config")
+    assert other.resumed_from is None  # a different run never resumes a stranger's checkpoint
+
+
+def test_early_stopping_stops_and_stays_stopped(tmp_path: Path) -> None:
+    _, train, val = _setup(tmp_path)
+    # min_delta this large means no epoch after the first counts as an improvement
+    result = _fit(tmp_path, train, val, epochs=6, patience=1, min_delta=10.0)
+    assert result.stop_reason == "early_stopping" and len(result.history) == 2
+    again = _fit(tmp_path, train, val, epochs=6, patience=1, min_delta=10.0)
+    assert again.stop_reason == "early_stopping" and len(again.history) == 2
+
+
+def test_export_parity_dynamic_batch_and_size_and_serving(tmp_path: Path) -> None:
+    built = build_model(TINY)
+    path = tmp_path / "models" / "mine.onnx"
+    export_onnx(built.module, path, 64, dynamic_size=True)
+    diff = check_parity(built.module, path, [64, 96], tolerance=1e-4)
+    assert diff < 1e-4
+    spec = build_spec(name="mine", size=64, mean=built.mean, std=built.std, scale="unit",
+                      dynamic_batch=True, description="t", license="test", source="test",
+                      training_data={"pairs": 1}, metrics={}, extra={})
+    spec.dump(path.with_suffix(".json"))
+    assert ModelSpec.load(path.with_suffix(".json")).output.kind == "logits"
+    # what training exported is what bgbye serves, by path
+    settings = Settings(model_dir=tmp_path / "none", extra_model_dirs=[], threads=1,
+                        storage_dir=tmp_path / "s")
+    rgb = np.zeros((50, 70, 3), np.uint8)
+    alpha = Remover.from_model(str(path), settings).remove_array(rgb)
+    assert alpha.shape == (50, 70) and alpha.dtype == np.uint8
+
+
+_KILL_SCRIPT = """
+import sys, torch
+from pathlib import Path
+from tests.bgbye_pipelines.ml.manifest_fixtures import write_manifest
+from bgbye_pipelines.ml.data import AugmentConfig, Normalization, build_datasets
+from bgbye_pipelines.ml.fit import FitConfig, fit
+from bgbye_pipelines.ml.losses import build_loss
+from bgbye_pipelines.ml.model import build_model
+tmp = Path(sys.argv[1])
+manifest = write_manifest(tmp / "data")
+train, val = build_datasets(manifest, 32, AugmentConfig(), Normalization())
+torch.manual_seed(0)
+model = build_model({"encoder": "efficientnet-lite0",
+                     "decoder_channels": [16, 16, 8, 8, 8]}).module
+cfg = FitConfig(epochs=int(sys.argv[2]), batch_size=4, warmup_epochs=0, progress=False,
+                device="cpu")
+r = fit(model, build_loss(), train, val, cfg, tmp / "ckpt", fingerprint="kill", name="k")
+print("RESUMED_FROM", r.resumed_from, "EPOCHS", len(r.history))
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    cmd = [sys.executable, "-c", _KILL_SCRIPT, str(tmp_path), "50"]
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    last = tmp_path / "ckpt" / LAST
+    deadline = time.monotonic() + 600
+    while not last.is_file() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)  # no chance to clean up, as with a real kill
+    proc.wait()
+    assert last.is_file(), "no checkpoint was written before the kill"
+    done = torch.load(last, weights_only=False)["epoch"]
+    out = subprocess.run([sys.executable, "-c", _KILL_SCRIPT, str(tmp_path), str(done + 1)],
+                         cwd=root, env=env, capture_output=True, text=True, timeout=900,
+                         check=True)
+    assert f"RESUMED_FROM {done + 1} EPOCHS {done + 1}" in out.stdout

@@ -1,0 +1,89 @@
+"""model_evaluation nodes with the tiny ONNX model from tests/model_fixtures.py (no torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bgbye.errors import BgbyeError
+from bgbye_pipelines.pipelines.model_evaluation import matting
+from bgbye_pipelines.pipelines.model_evaluation.nodes import (
+    evaluate_models,
+    plot_training_curves,
+    render_previews,
+    write_report,
+)
+from tests.bgbye_pipelines.ml.manifest_fixtures import write_manifest
+from tests.model_fixtures import write_tiny_model
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
+    manifest = write_manifest(tmp_path / "data")
+    onnx_path = write_tiny_model(tmp_path / "models", name="mine")
+    exported = {"name": "mine", "onnx_path": str(onnx_path), "bytes": onnx_path.stat().st_size,
+                "parity_max_abs_diff": 0.0}
+    params = {"split": "test", "baselines": ["heuristic", "no-such-model"],
+              "reference": "heuristic",
+              "model_dir": str(tmp_path / "empty"), "threads": 1, "preview_per_source": 1,
+              "preview_height": 48, "worst_cases": 2}
+    return manifest, exported, params
+
+
+def test_scores_trained_model_and_baselines_per_source(setup) -> None:
+    manifest, exported, params = setup
+    metrics, scores = evaluate_models(manifest, exported, params)
+    assert list(metrics["models"]) == ["mine", "heuristic"]
+    assert "no-such-model" in metrics["skipped"]
+    mine = metrics["models"]["mine"]
+    assert mine["trained"] and mine["overall"]["n"] == 4
+    assert set(mine["per_source"]) == {"alpha", "beta"}
+    for key in ("mae", "max_fbeta", "s_measure", "e_measure", "iou"):
+        assert 0.0 <= mine["overall"][key] <= 1.0
+    # soft ground truth (source beta) adds the matting errors, binary does not
+    assert "sad" in mine["per_source"]["beta"] and "sad" not in mine["per_source"]["alpha"]
+    cmp_ = metrics["comparison"]
+    assert cmp_["available"]
+    assert cmp_["beats_reference"] == (cmp_["trained_mae"] < cmp_["reference_mae"])
+    assert len(scores) == 8 and set(scores["model"]) == {"mine", "heuristic"}
+    # the per-image MAE agrees with the table's mean
+    assert np.isclose(scores[scores["model"] == "mine"]["mae"].mean(), mine["overall"]["mae"])
+
+
+def test_previews_and_report(setup) -> None:
+    manifest, exported, params = setup
+    metrics, scores = evaluate_models(manifest, exported, params)
+    preview, worst = render_previews(manifest, exported, scores, params)
+    assert preview.height > 2 * 48 and preview.width > 3 * 48  # 2 rows (one per source), 3 panels
+    assert worst.width > preview.width  # 4 panels
+    history = pd.DataFrame([{"epoch": 1, "train_loss": 1.0, "val_loss": 1.1, "val_mae": 0.2,
+                             "val_iou": 0.5, "lr": 1e-3, "images_per_s": 3.0}])
+    fig = plot_training_curves(history)
+    assert len(fig.axes) >= 3
+    summary = {"init": "x", "parameters_m": 1.0, "image_size": 64, "device": "cpu",
+               "epochs_run": 1, "stop_reason": "epochs", "best_epoch": 1, "train_seconds": 6,
+               "pairs": {"train": 12, "val": 4}}
+    report = write_report(metrics, summary, history, exported)
+    assert "| **mine** (trained) |" in report and "### beta" in report
+    assert "qualitative_preview.png" in report and "SAD" in report
+
+
+def test_empty_test_split_is_a_clear_error(setup) -> None:
+    manifest, exported, params = setup
+    with pytest.raises(BgbyeError, match="no 'test' rows"):
+        evaluate_models(manifest[manifest["split"] != "test"], exported, params)
+
+
+def test_matting_errors_are_zero_for_a_perfect_prediction_and_grow_with_error() -> None:
+    yy, xx = np.mgrid[:40, :40]
+    gt = np.clip(255 - np.hypot(xx - 20, yy - 20) * 12, 0, 255).astype(np.uint8)
+    perfect = matting.matting_errors(gt, gt)
+    assert all(v == pytest.approx(0.0, abs=1e-9) for v in perfect.values())
+    worse = matting.matting_errors(np.zeros_like(gt), gt)
+    assert all(v > 0 for v in worse.values())
+    slightly = matting.matting_errors(np.clip(gt.astype(int) + 10, 0, 255).astype(np.uint8), gt)
+    assert slightly["sad"] < worse["sad"] and slightly["mse"] < worse["mse"]

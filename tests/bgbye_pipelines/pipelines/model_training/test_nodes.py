@@ -1,0 +1,80 @@
+"""model_training nodes end to end on a tiny manifest: train, resume, export, serve."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from bgbye.models.spec import ModelSpec
+from bgbye.remover import Remover
+from bgbye.settings import Settings
+from bgbye_pipelines.pipelines.model_training.nodes import (
+    export_model,
+    run_fingerprint,
+    train_model,
+)
+from tests.bgbye_pipelines.ml.manifest_fixtures import write_manifest
+
+pytestmark = pytest.mark.train
+
+
+def _params(tmp_path: Path) -> dict[str, Any]:
+    return {
+        "name": "tiny-unet", "image_size": 32,
+        "model": {"encoder": "efficientnet-lite0", "encoder_weights": "imagenet",
+                  "decoder_channels": [16, 16, 8, 8, 8]},
+        "loss": {"bce": 1.0, "dice": 1.0},
+        "augment": {"enabled": True},
+        "fit": {"epochs": 1, "batch_size": 4, "warmup_epochs": 0, "device": "cpu",
+                "progress": False},
+        "checkpoint_dir": str(tmp_path / "ckpt"), "output_dir": str(tmp_path / "models"),
+        "export": {"dynamic_size": True, "parity_tolerance": 1e-3},
+        "license": "test",
+    }
+
+
+def test_fingerprint_ignores_run_length_but_not_data_or_model(tmp_path: Path) -> None:
+    manifest = write_manifest(tmp_path / "d")
+    params = _params(tmp_path)
+    longer = copy.deepcopy(params)
+    longer["fit"]["epochs"] = 9
+    other_model = copy.deepcopy(params)
+    other_model["model"]["decoder_channels"] = [8, 8, 8, 8, 8]
+    base = run_fingerprint(manifest, params)
+    assert run_fingerprint(manifest, longer) == base
+    assert run_fingerprint(manifest, other_model) != base
+    assert run_fingerprint(manifest.iloc[1:], params) != base
+
+
+def test_train_export_and_serve(tmp_path: Path) -> None:
+    manifest = write_manifest(tmp_path / "d")
+    params = _params(tmp_path)
+    history, summary = train_model(manifest, params)
+    assert list(history["epoch"]) == [1]
+    assert summary["best_epoch"] == 1 and summary["pairs"] == {"train": 12, "val": 4}
+    assert Path(summary["best_checkpoint"]).is_file()
+
+    exported = export_model(manifest, summary, params)
+    onnx_path = Path(exported["onnx_path"])
+    assert onnx_path.is_file() and exported["parity_max_abs_diff"] < 1e-3
+    spec = ModelSpec.load(onnx_path.with_suffix(".json"))
+    assert spec.name == "tiny-unet" and spec.input.size == [32, 32]
+    assert spec.input.mean == [0.485, 0.456, 0.406] and spec.output.kind == "logits"
+    assert spec.training_data["sources"] == ["alpha", "beta"]
+
+    # the registry finds it in its folder by name, the Remover serves it
+    settings = Settings(model_dir=tmp_path / "none", extra_model_dirs=[onnx_path.parent],
+                        threads=1, storage_dir=tmp_path / "s")
+    alpha = Remover.from_model("tiny-unet", settings).remove_array(
+        np.zeros((40, 30, 3), np.uint8))
+    assert alpha.shape == (40, 30)
+
+    # a second run of the node resumes: nothing left to train, same history
+    again, summary2 = train_model(manifest, params)
+    assert summary2["resumed_from"] == 2 and len(again) == 1
