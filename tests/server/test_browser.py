@@ -86,9 +86,11 @@ def test_many_images_progress_errors_and_zip(page, tmp_path: Path) -> None:
     files = [_write(tmp_path, f"img{i}.png", image_bytes("PNG", 80 + 10 * i, 60)) for i in range(3)]
     files.append(_write(tmp_path, "broken.png", b"this is not a png"))
     page.set_input_files("#file-input", [str(f) for f in files])
-    page.wait_for_function(
-        "document.querySelectorAll('.item[data-state=done], .item[data-state=error]').length == 4",
-        timeout=30_000)
+    from playwright.sync_api import expect
+
+    # A locator wait, not wait_for_function: the page's CSP forbids the eval that needs.
+    settled = page.locator(".item[data-state='done'], .item[data-state='error']")
+    expect(settled).to_have_count(4, timeout=30_000)
     assert page.locator(".item[data-state='done']").count() == 3
     broken = page.locator(".item[data-state='error']")
     assert "broken.png" in broken.inner_text()

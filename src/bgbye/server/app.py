@@ -11,7 +11,11 @@ from fastapi.staticfiles import StaticFiles
 
 from bgbye import __version__
 from bgbye.server.errors import ERROR_RESPONSES, install_error_handlers
-from bgbye.server.middleware import BodyLimitMiddleware, MetricsMiddleware
+from bgbye.server.middleware import (
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    SecurityHeadersMiddleware,
+)
 from bgbye.server.routes import ops, process, ui, v1
 from bgbye.server.routes.ui import STATIC_DIR
 from bgbye.server.service import Backend
@@ -68,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware,
                        limit_for=lambda path: job if path == "/v1/jobs" else single,
                        idle_timeout=settings.upload_idle_timeout_seconds)
+    app.add_middleware(SecurityHeadersMiddleware)  # on every response, 413s included
     app.add_middleware(MetricsMiddleware)  # outermost: sees every status, 413s included
     return app
 

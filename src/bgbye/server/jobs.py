@@ -170,6 +170,9 @@ class JobStore:
     def job_dir(self, job_id: str) -> Path:
         return self.jobs_dir / job_id
 
+    def input_path(self, job_id: str, idx: int) -> Path:
+        return self.job_dir(job_id) / "in" / f"{idx:06d}"
+
     def create(self, engine: str, options: dict[str, Any], items: list[NewItem],
                extra_files: dict[str, bytes] | None = None) -> Job:
         """Write inputs to disk, then record the job; only then is its id handed out."""
@@ -408,6 +411,8 @@ class JobRunner:
                     error = BgbyeError(f"Internal error: {type(exc).__name__}",
                                        code="internal_error")
                 self.store.finish_item(job_id, item.idx, error)
+                if error is not None:  # recorded as failed: its input is no longer needed
+                    self.store.input_path(job_id, item.idx).unlink(missing_ok=True)
 
         await asyncio.gather(*(one(it) for it in pending))
         final = self.store.get(job_id)
