@@ -128,13 +128,20 @@ def push_metrics(
 
 
 def push_batch_summary(
-    url: str | None, summary: Mapping[str, float], *, instance: str | None = None, **kwargs: Any
+    url: str | None, summary: Any, *, instance: str | None = None, **kwargs: Any
 ) -> bool:
-    """Push a ``bgbye remove`` summary (``Summary.as_metrics()``) under job ``bgbye-batch``.
+    """Push a ``bgbye remove`` summary under job ``bgbye-batch``; never raises.
 
-    Grouped by host so that batches on several machines do not overwrite each other; a
-    ``bgbye_batch_last_finish_timestamp_seconds`` gauge says when the batch ended.
+    ``summary`` is a ``bgbye.batch.summary.Summary`` (anything with ``as_metrics()``) or a
+    mapping of metric name to value. Grouped by host so that batches on several machines do not
+    overwrite each other; ``bgbye_batch_last_finish_timestamp_seconds`` says when it ended.
     """
-    metrics = {**summary, "bgbye_batch_last_finish_timestamp_seconds": time.time()}
+    try:
+        values = summary.as_metrics() if hasattr(summary, "as_metrics") else dict(summary)
+        metrics = {str(k): float(v) for k, v in values.items()}
+    except (TypeError, ValueError) as exc:
+        log.warning("not pushing the batch summary: %s", exc)
+        return False
+    metrics["bgbye_batch_last_finish_timestamp_seconds"] = time.time()
     grouping = {"instance": instance or socket.gethostname()}
     return push_metrics(url, BATCH_JOB, grouping, metrics, **kwargs)

@@ -39,9 +39,13 @@ class Selector:
         return True
 
 
-def grafana_to_promql(expr: str) -> str:
-    """Make a Grafana target plain PromQL: ranges become 5m, template variables ``.*``."""
-    return _GRAFANA_VAR.sub(".*", _GRAFANA_RANGES.sub("5m", expr))
+def grafana_to_promql(expr: str, rate_interval: str = "5m",
+                      variables: dict[str, str] | None = None) -> str:
+    """Make a Grafana target plain PromQL: ranges become ``rate_interval``, template variables
+    their value in ``variables`` or ``.*``."""
+    values = variables or {}
+    expr = _GRAFANA_RANGES.sub(rate_interval, expr)
+    return _GRAFANA_VAR.sub(lambda m: values.get(m.group(0).strip("${}"), ".*"), expr)
 
 
 _OPS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}

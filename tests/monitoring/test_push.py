@@ -45,3 +45,17 @@ def test_invalid_metric_name_is_refused_without_raising(
 def test_batch_summary_never_raises(dead_url: str) -> None:
     summary = {"bgbye_batch_images_done": 3, "bgbye_batch_images_failed": 0}
     assert monitoring.push_batch_summary(dead_url, summary, attempts=1) is False
+
+
+def test_batch_summary_accepts_the_summary_object(
+    dead_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bgbye.batch.summary import Summary
+
+    with caplog.at_level(logging.WARNING, logger="bgbye.monitoring"):
+        assert monitoring.push_batch_summary(dead_url, Summary(done=2, seconds=1.0),
+                                             attempts=1) is False
+        assert "failed after 1 attempts" in caplog.text  # got as far as the network
+        caplog.clear()
+        assert monitoring.push_batch_summary(dead_url, object(), attempts=1) is False
+        assert "not pushing the batch summary" in caplog.text

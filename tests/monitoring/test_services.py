@@ -114,7 +114,7 @@ def test_batch_summary_push(tmp_path: Path) -> None:
     summary = Summary(total=5, done=4, skipped=0, failed=1, seconds=2.0)
     with pushgateway(tmp_path) as pg, \
             prometheus(tmp_path, {"pushgateway": host_port(pg.url)}) as prom:
-        assert monitoring.push_batch_summary(pg.url, summary.as_metrics(), instance="ci")
+        assert monitoring.push_batch_summary(pg.url, summary, instance="ci")
         result = prom.wait_for('bgbye_batch_images_done{job="bgbye-batch", instance="ci"}')
         assert result[0]["value"][1] == "4"
         assert prom.value('bgbye_batch_images_per_second{instance="ci"}') == 2.0
@@ -168,7 +168,9 @@ def test_kedro_run_pushes_losses(tmp_path: Path) -> None:
     with pushgateway(tmp_path) as pg, \
             prometheus(tmp_path, {"pushgateway": host_port(pg.url)}) as prom:
         env = {**os.environ, "BGBYE_PUSHGATEWAY_URL": pg.url, "KEDRO_DISABLE_TELEMETRY": "true"}
-        proc = subprocess.run([str(kedro), "run", "--env", "test"], cwd=ROOT, env=env,
+        # resume=false: a checkpoint left in data/ by an earlier run must not skip the epochs.
+        cmd = [str(kedro), "run", "--env", "test", "--params", "model_training.resume=false"]
+        proc = subprocess.run(cmd, cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=1500, check=False)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         runs = prom.wait_for('train_loss{job="bgbye-training", pipeline="__default__"}')
