@@ -36,7 +36,9 @@ def make_folder(dest: Path, count: int) -> None:
     for i, path in enumerate(picked):
         img = Image.open(path).convert("RGB")
         scale = (1_000_000 / (img.width * img.height)) ** 0.5
-        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.BICUBIC)
+        img = img.resize(
+            (round(img.width * scale), round(img.height * scale)), Image.Resampling.BICUBIC
+        )
         img.save(dest / f"img{i:03d}.jpg", quality=90)
 
 
@@ -56,9 +58,13 @@ def folder_bytes(folder: Path) -> int:
 
 
 def alpha_diff(a: Path, b: Path) -> float:
-    diffs = [np.abs(np.asarray(Image.open(p))[..., 3].astype(int)
-                    - np.asarray(Image.open(b / p.name))[..., 3].astype(int)).mean()
-             for p in sorted(a.glob("*.png"))]
+    diffs = [
+        np.abs(
+            np.asarray(Image.open(p))[..., 3].astype(int)
+            - np.asarray(Image.open(b / p.name))[..., 3].astype(int)
+        ).mean()
+        for p in sorted(a.glob("*.png"))
+    ]
     return float(np.mean(diffs))
 
 
@@ -81,15 +87,30 @@ def main() -> None:
         src = Path(tmp) / "in"
         make_folder(src, args.images)
         tools = {
-            "bgbye remove": lambda out: [py, "-m", "bgbye", "remove", str(src), "-o", str(out),
-                                         "-q", "--workers", str(args.workers)],
-            "rembg p (u2netp)": lambda out: [py, str(ROOT / "bench" / "_rembg_p.py"), str(src), str(out)],
+            "bgbye remove": lambda out: [
+                py,
+                "-m",
+                "bgbye",
+                "remove",
+                str(src),
+                "-o",
+                str(out),
+                "-q",
+                "--workers",
+                str(args.workers),
+            ],
+            "rembg p (u2netp)": lambda out: [
+                py,
+                str(ROOT / "bench" / "_rembg_p.py"),
+                str(src),
+                str(out),
+            ],
         }
         times: dict[str, list[float]] = {k: [] for k in tools}
         rss: dict[str, list[int]] = {k: [] for k in tools}
         outs: dict[str, Path] = {}
         for r in range(args.runs):
-            for name, cmd in (tools.items() if r % 2 == 0 else reversed(tools.items())):
+            for name, cmd in tools.items() if r % 2 == 0 else reversed(tools.items()):
                 out = Path(tmp) / f"out-{len(outs)}-{r}"
                 t, m = run(cmd(out), env)
                 times[name].append(t)
@@ -100,18 +121,26 @@ def main() -> None:
         rows = []
         for name in tools:
             med = statistics.median(times[name])
-            rows.append((name, n / med, folder_bytes(outs[name]) / n / 1024, statistics.median(rss[name])))
+            rows.append(
+                (name, n / med, folder_bytes(outs[name]) / n / 1024, statistics.median(rss[name]))
+            )
         ours, base = rows
-        print(f"\n{n} JPEGs of ~1 MP, {args.runs} alternating runs, medians "
-              f"({os.cpu_count()} cores, bgbye --workers {args.workers})\n")
+        print(
+            f"\n{n} JPEGs of ~1 MP, {args.runs} alternating runs, medians "
+            f"({os.cpu_count()} cores, bgbye --workers {args.workers})\n"
+        )
         print("| tool | images/s | output KB/image | peak RSS MB |")
         print("|---|---:|---:|---:|")
         for name, ips, kb, mb in rows:
             print(f"| {name} | {ips:.2f} | {kb:.0f} | {mb:.0f} |")
-        print(f"| **ratio bgbye/rembg** | **{ours[1] / base[1]:.2f}x** | "
-              f"**{ours[2] / base[2]:.2f}x** | **{ours[3] / base[3]:.2f}x** |")
-        print(f"\nmean |alpha difference| between the two tools: "
-              f"{alpha_diff(outs['bgbye remove'], outs['rembg p (u2netp)']):.3f} levels of 255")
+        print(
+            f"| **ratio bgbye/rembg** | **{ours[1] / base[1]:.2f}x** | "
+            f"**{ours[2] / base[2]:.2f}x** | **{ours[3] / base[3]:.2f}x** |"
+        )
+        print(
+            f"\nmean |alpha difference| between the two tools: "
+            f"{alpha_diff(outs['bgbye remove'], outs['rembg p (u2netp)']):.3f} levels of 255"
+        )
 
 
 if __name__ == "__main__":

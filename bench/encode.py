@@ -20,12 +20,14 @@ REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 
 
 def cutouts(count: int) -> list[np.ndarray]:
-    from bgbye.postprocess import RemoveOptions, compose
     from bgbye.remover import Remover
 
     remover = Remover.from_model("u2netp")
-    files = [f for s in ("coco_mval", "ccp_person", "weizmann_horse")
-             for f in sorted((REAL / s / "images").iterdir())[:count // 3 + 1]][:count]
+    files = [
+        f
+        for s in ("coco_mval", "ccp_person", "weizmann_horse")
+        for f in sorted((REAL / s / "images").iterdir())[: count // 3 + 1]
+    ][:count]
     out = []
     for f in files:
         img = Image.open(f).convert("RGB")
@@ -51,8 +53,10 @@ def cv2_png(level: int, strategy: int, invisible: int) -> object:
             rgba = rgba.copy()
             rgba[rgba[..., 3] <= invisible, :3] = 0
         bgra = cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA)
-        return cv2.imencode(".png", bgra, [cv2.IMWRITE_PNG_COMPRESSION, level,
-                                           cv2.IMWRITE_PNG_STRATEGY, strategy])[1].tobytes()
+        return cv2.imencode(
+            ".png", bgra, [cv2.IMWRITE_PNG_COMPRESSION, level, cv2.IMWRITE_PNG_STRATEGY, strategy]
+        )[1].tobytes()
+
     return enc
 
 

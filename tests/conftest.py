@@ -14,7 +14,9 @@ from PIL import Image
 from bgbye.settings import Settings
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
-CACHE_MODELS = Path(os.environ.get("BGBYE_TEST_MODEL_CACHE", Path.home() / ".cache" / "bgbye" / "models"))
+CACHE_MODELS = Path(
+    os.environ.get("BGBYE_TEST_MODEL_CACHE", Path.home() / ".cache" / "bgbye" / "models")
+)
 
 
 @pytest.fixture
@@ -58,8 +60,14 @@ def u2netp_settings(tmp_path: Path, u2netp_path: Path) -> Settings:
     folder = tmp_path / "models"
     folder.mkdir()
     shutil.copy(u2netp_path, folder / "u2netp.onnx")
-    return Settings(model_dir=folder, extra_model_dirs=[], default_model="u2netp",
-                    storage_dir=tmp_path / "storage", threads=1, pushgateway_url=None)
+    return Settings(
+        model_dir=folder,
+        extra_model_dirs=[],
+        default_model="u2netp",
+        storage_dir=tmp_path / "storage",
+        threads=1,
+        pushgateway_url=None,
+    )
 
 
 @pytest.fixture(scope="session")

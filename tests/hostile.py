@@ -20,8 +20,12 @@ def png_bomb_header(width: int = 40_000, height: int = 40_000) -> bytes:
     """A valid PNG signature and IHDR claiming a huge size, with a tiny IDAT."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 16)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat)
-            + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def _save(img: Image.Image, fmt: str, **kw: object) -> bytes:
@@ -105,31 +109,48 @@ def webp_bomb_header(width: int = 16_384, height: int = 16_384) -> bytes:
     """A real lossless WebP whose VP8L header is patched to claim ``width`` x ``height``."""
     data = bytearray(_save(Image.fromarray(make_image()), "WEBP", lossless=True))
     start = data.index(b"VP8L") + 8  # chunk payload: 0x2f signature, then 14+14+1+3 bits
-    bits = int.from_bytes(data[start + 1:start + 5], "little") & ~((1 << 28) - 1)
+    bits = int.from_bytes(data[start + 1 : start + 5], "little") & ~((1 << 28) - 1)
     bits |= ((width - 1) & 0x3FFF) | (((height - 1) & 0x3FFF) << 14)
-    data[start + 1:start + 5] = bits.to_bytes(4, "little")
+    data[start + 1 : start + 5] = bits.to_bytes(4, "little")
     return bytes(data)
 
 
 def tiff_bomb_header(width: int = 100_000, height: int = 100_000) -> bytes:
     """A little-endian TIFF with one IFD claiming ``width`` x ``height`` and 16 bytes of strip."""
-    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (259, 3, 1, 1),
-               (262, 3, 1, 1), (273, 4, 1, 8), (277, 3, 1, 1), (278, 4, 1, height),
-               (279, 4, 1, 16)]
-    ifd = (struct.pack("<H", len(entries))
-           + b"".join(struct.pack("<HHII", *e) for e in entries) + b"\0\0\0\0")
+    entries = [
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 1, 8),
+        (259, 3, 1, 1),
+        (262, 3, 1, 1),
+        (273, 4, 1, 8),
+        (277, 3, 1, 1),
+        (278, 4, 1, height),
+        (279, 4, 1, 16),
+    ]
+    ifd = (
+        struct.pack("<H", len(entries))
+        + b"".join(struct.pack("<HHII", *e) for e in entries)
+        + b"\0\0\0\0"
+    )
     return b"II*\x00" + struct.pack("<I", 8 + 16) + b"\0" * 16 + ifd
 
 
-BOMBS = {"png": png_bomb_header, "gif": gif_bomb_header, "webp": webp_bomb_header,
-         "tiff": tiff_bomb_header}
+BOMBS = {
+    "png": png_bomb_header,
+    "gif": gif_bomb_header,
+    "webp": webp_bomb_header,
+    "tiff": tiff_bomb_header,
+}
 
 
 def many_frames_gif(frames: int = 3000, size: int = 8) -> bytes:
     """An animated GIF of ``frames`` distinct noise frames (Pillow would merge equal ones)."""
     rng = np.random.default_rng(0)
-    imgs = [Image.fromarray(rng.integers(0, 255, (size, size), dtype=np.uint8), "L").convert("P")
-            for _ in range(frames)]
+    imgs = [
+        Image.fromarray(rng.integers(0, 255, (size, size), dtype=np.uint8), "L").convert("P")
+        for _ in range(frames)
+    ]
     return _save(imgs[0], "GIF", save_all=True, append_images=imgs[1:], duration=10)
 
 

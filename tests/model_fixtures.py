@@ -42,8 +42,14 @@ def write_tiny_model(folder: Path, name: str = "tiny", size: int = 64) -> Path:
     ModelSpec(
         name=name,
         description="test model: 1x1 conv + sigmoid",
-        input=InputPolicy(resize="fixed", size=[size, size], scale="unit",
-                          mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5], resample="bilinear"),
+        input=InputPolicy(
+            resize="fixed",
+            size=[size, size],
+            scale="unit",
+            mean=[0.5, 0.5, 0.5],
+            std=[0.5, 0.5, 0.5],
+            resample="bilinear",
+        ),
         output=OutputPolicy(kind="prob", normalize="none"),
         license="Apache-2.0",
         source="tests/model_fixtures.py",

@@ -16,13 +16,29 @@ from tests import hostile
 from tests.conftest import image_bytes
 
 
-def _run(args: list[str], settings: Settings, *, stdin: bytes | None = None,
-         extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, "BGBYE_MODEL_DIR": str(settings.model_dir), "BGBYE_DEFAULT_MODEL": "tiny",
-           "BGBYE_EXTRA_MODEL_DIRS": "[]", **(extra_env or {})}
+def _run(
+    args: list[str],
+    settings: Settings,
+    *,
+    stdin: bytes | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    env = {
+        **os.environ,
+        "BGBYE_MODEL_DIR": str(settings.model_dir),
+        "BGBYE_DEFAULT_MODEL": "tiny",
+        "BGBYE_EXTRA_MODEL_DIRS": "[]",
+        **(extra_env or {}),
+    }
     env.pop("BGBYE_PUSHGATEWAY_URL", None)
-    return subprocess.run([sys.executable, "-m", "bgbye", *args], input=stdin, env=env,
-                          capture_output=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bgbye", *args],
+        input=stdin,
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _tree(root: Path) -> Path:
@@ -62,8 +78,21 @@ def test_stdin_to_stdout(settings: Settings) -> None:
 def test_options_reach_the_output(settings: Settings, tmp_path: Path) -> None:
     f = tmp_path / "p.jpg"
     f.write_bytes(image_bytes("JPEG"))
-    res = _run(["remove", str(f), "-o", str(tmp_path / "r.png"), "--bg-color", "#00ff00",
-                "--crop", "--margin", "2", "--refine"], settings)
+    res = _run(
+        [
+            "remove",
+            str(f),
+            "-o",
+            str(tmp_path / "r.png"),
+            "--bg-color",
+            "#00ff00",
+            "--crop",
+            "--margin",
+            "2",
+            "--refine",
+        ],
+        settings,
+    )
     assert res.returncode == 0, res.stderr.decode()
     img = Image.open(tmp_path / "r.png")
     assert img.mode == "RGB" and img.size[0] < 64
@@ -77,8 +106,9 @@ def test_options_reach_the_output(settings: Settings, tmp_path: Path) -> None:
         (["--format", "gif"], b"Invalid value for '-f' / '--format'"),
     ],
 )
-def test_bad_arguments_are_clear(settings: Settings, tmp_path: Path, args: list[str],
-                                 message: bytes) -> None:
+def test_bad_arguments_are_clear(
+    settings: Settings, tmp_path: Path, args: list[str], message: bytes
+) -> None:
     f = tmp_path / "p.jpg"
     f.write_bytes(image_bytes("JPEG"))
     res = _run(["remove", str(f), "-o", str(tmp_path / "o"), *args], settings)

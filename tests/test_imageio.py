@@ -15,12 +15,31 @@ from tests.conftest import image_bytes
 @pytest.mark.parametrize(
     "data",
     [
-        hostile.png16(), hostile.cmyk_jpeg(), hostile.palette_png_with_transparency(),
-        hostile.animated_gif(), hostile.rgba_png(), hostile.la_png(), hostile.webp(),
-        hostile.bmp(), hostile.tiff(), image_bytes("JPEG"), image_bytes("PNG"),
+        hostile.png16(),
+        hostile.cmyk_jpeg(),
+        hostile.palette_png_with_transparency(),
+        hostile.animated_gif(),
+        hostile.rgba_png(),
+        hostile.la_png(),
+        hostile.webp(),
+        hostile.bmp(),
+        hostile.tiff(),
+        image_bytes("JPEG"),
+        image_bytes("PNG"),
     ],
-    ids=["png16", "cmyk", "palette-transparent", "gif", "rgba", "la", "webp", "bmp", "tiff",
-         "jpeg", "png"],
+    ids=[
+        "png16",
+        "cmyk",
+        "palette-transparent",
+        "gif",
+        "rgba",
+        "la",
+        "webp",
+        "bmp",
+        "tiff",
+        "jpeg",
+        "png",
+    ],
 )
 def test_every_supported_mode_decodes_to_rgb(data: bytes) -> None:
     rgb = imageio.decode(data)

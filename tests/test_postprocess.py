@@ -5,7 +5,12 @@ import pytest
 
 from bgbye.errors import InvalidOptionError
 from bgbye.postprocess import (
-    RemoveOptions, compose, cutout, parse_color, refine_alpha, subject_box,
+    RemoveOptions,
+    compose,
+    cutout,
+    parse_color,
+    refine_alpha,
+    subject_box,
 )
 
 
@@ -18,8 +23,12 @@ def _scene() -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize(
     ("text", "rgba"),
-    [("#81d4fa", (129, 212, 250, 255)), ("fff", (255, 255, 255, 255)),
-     ("81d4fa80", (129, 212, 250, 128)), ("green", (0, 255, 0, 255))],
+    [
+        ("#81d4fa", (129, 212, 250, 255)),
+        ("fff", (255, 255, 255, 255)),
+        ("81d4fa80", (129, 212, 250, 128)),
+        ("green", (0, 255, 0, 255)),
+    ],
 )
 def test_parse_color(text: str, rgba: tuple[int, int, int, int]) -> None:
     assert parse_color(text) == rgba

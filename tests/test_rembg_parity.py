@@ -24,11 +24,15 @@ def test_alpha_matches_rembg(u2netp_settings: Settings, u2netp_path: Path, real_
     rembg = pytest.importorskip("rembg")
     session = rembg.new_session("u2netp")
     remover = Remover.from_model("u2netp", u2netp_settings)
-    images = [sorted((real_data / s / "images").iterdir())[0]
-              for s in ("weizmann_horse", "ccp_person", "coco_mval", "rembg_fixtures")]
+    images = [
+        sorted((real_data / s / "images").iterdir())[0]
+        for s in ("weizmann_horse", "ccp_person", "coco_mval", "rembg_fixtures")
+    ]
     for path in images:
         ours = remover.remove_array(read_rgb(str(path))).astype(int)
-        theirs = np.asarray(rembg.remove(Image.open(path), session=session, only_mask=True)).astype(int)
+        theirs = np.asarray(rembg.remove(Image.open(path), session=session, only_mask=True)).astype(
+            int
+        )
         diff = np.abs(ours - theirs)
         assert ours.shape == theirs.shape, path.name
         assert diff.mean() < MEAN_TOLERANCE, (path.name, diff.mean())

@@ -39,42 +39,93 @@ def _engine_ref(model: str | None, provider: str | None) -> str | None:
 
 
 def _build_options(
-    fmt: str, mask_only: bool, bg_color: str | None, bg_image: Path | None,
-    crop: bool, margin: int, refine: bool,
+    fmt: str,
+    mask_only: bool,
+    bg_color: str | None,
+    bg_image: Path | None,
+    crop: bool,
+    margin: int,
+    refine: bool,
 ) -> RemoveOptions:
     bg = imageio.decode(bg_image.read_bytes()) if bg_image else None
-    return RemoveOptions(format=fmt, mask_only=mask_only, bg_color=bg_color, bg_image=bg,
-                         crop=crop, margin=margin, refine=refine).validated()
+    return RemoveOptions(
+        format=fmt,
+        mask_only=mask_only,
+        bg_color=bg_color,
+        bg_image=bg,
+        crop=crop,
+        margin=margin,
+        refine=refine,
+    ).validated()
 
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--output", "output", type=click.Path(path_type=Path), default=None,
-              help="Output folder (or file, for one input). Default: ./bgbye-out")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output folder (or file, for one input). Default: ./bgbye-out",
+)
 @click.option("-m", "--model", default=None, help="Model name or path to NAME.onnx.")
-@click.option("-p", "--provider", default=None,
-              help="Online provider, or a fallback list like 'removebg,local'.")
+@click.option(
+    "-p",
+    "--provider",
+    default=None,
+    help="Online provider, or a fallback list like 'removebg,local'.",
+)
 @click.option("-f", "--format", "fmt", type=click.Choice(["png", "webp", "jpg"]), default="png")
 @click.option("--mask-only", is_flag=True, help="Write the alpha mask as a greyscale image.")
 @click.option("--bg-color", default=None, help="Background colour, e.g. '#ffffff'.")
-@click.option("--bg-image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Background image (scaled to cover).")
+@click.option(
+    "--bg-image",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Background image (scaled to cover).",
+)
 @click.option("--crop", is_flag=True, help="Crop to the subject.")
 @click.option("--margin", type=click.IntRange(0, 10_000), default=0, help="Crop margin in pixels.")
 @click.option("--refine", is_flag=True, help="Edge refinement with a guided filter.")
-@click.option("-w", "--workers", type=click.IntRange(1, 256), default=None,
-              help="Parallel workers (default: cores).")
-@click.option("--ray", "ray", is_flag=False, flag_value="auto", default=None, metavar="[ADDRESS]",
-              help="Run on Ray: local when no address (or RAY_ADDRESS) is given.")
+@click.option(
+    "-w",
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Parallel workers (default: cores).",
+)
+@click.option(
+    "--ray",
+    "ray",
+    is_flag=False,
+    flag_value="auto",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Run on Ray: local when no address (or RAY_ADDRESS) is given.",
+)
 @click.option("--ray-actors", type=int, default=None, help="Ray: inference actors.")
 @click.option("--ray-batch-size", type=int, default=None, help="Ray: images per batch.")
 @click.option("--overwrite", is_flag=True, help="Redo outputs that already exist.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def remove(
-    inputs: tuple[str, ...], output: Path | None, model: str | None, provider: str | None,
-    fmt: str, mask_only: bool, bg_color: str | None, bg_image: Path | None, crop: bool,
-    margin: int, refine: bool, workers: int | None, ray: str | None, ray_actors: int | None,
-    ray_batch_size: int | None, overwrite: bool, quiet: bool,
+    inputs: tuple[str, ...],
+    output: Path | None,
+    model: str | None,
+    provider: str | None,
+    fmt: str,
+    mask_only: bool,
+    bg_color: str | None,
+    bg_image: Path | None,
+    crop: bool,
+    margin: int,
+    refine: bool,
+    workers: int | None,
+    ray: str | None,
+    ray_actors: int | None,
+    ray_batch_size: int | None,
+    overwrite: bool,
+    quiet: bool,
 ) -> None:
     """Remove backgrounds from files, folders (recursive, tree mirrored) or '-' (stdin)."""
     settings = get_settings()
@@ -90,13 +141,25 @@ def remove(
     if ray is not None:
         from bgbye.batch.ray_executor import run_ray_cli
 
-        sys.exit(run_ray_cli(
-            inputs, output or Path("bgbye-out"), ref, options, settings,
-            address=None if ray == "auto" else ray, actors=ray_actors,
-            batch_size=ray_batch_size, overwrite=overwrite, progress=not quiet,
-        ))
-    sys.exit(_remove_local(inputs, output or Path("bgbye-out"), ref, options, settings,
-                           workers, overwrite, quiet))
+        sys.exit(
+            run_ray_cli(
+                inputs,
+                output or Path("bgbye-out"),
+                ref,
+                options,
+                settings,
+                address=None if ray == "auto" else ray,
+                actors=ray_actors,
+                batch_size=ray_batch_size,
+                overwrite=overwrite,
+                progress=not quiet,
+            )
+        )
+    sys.exit(
+        _remove_local(
+            inputs, output or Path("bgbye-out"), ref, options, settings, workers, overwrite, quiet
+        )
+    )
 
 
 def _make_remover(settings: Settings, ref: str | None, workers: int) -> object:
@@ -110,8 +173,14 @@ def _make_remover(settings: Settings, ref: str | None, workers: int) -> object:
 
 
 def _remove_local(
-    inputs: tuple[str, ...], output: Path, ref: str | None, options: RemoveOptions,
-    settings: Settings, workers: int | None, overwrite: bool, quiet: bool,
+    inputs: tuple[str, ...],
+    output: Path,
+    ref: str | None,
+    options: RemoveOptions,
+    settings: Settings,
+    workers: int | None,
+    overwrite: bool,
+    quiet: bool,
 ) -> int:
     from bgbye.batch.local import run_local
     from bgbye.batch.plan import clean_partials, plan_tasks
@@ -132,7 +201,12 @@ def _remove_local(
         _fail("No images found in the inputs.")
     clean_partials(output)
     summary = run_local(
-        tasks, remover, options, workers=workers, overwrite=overwrite, progress=not quiet,
+        tasks,
+        remover,
+        options,
+        workers=workers,
+        overwrite=overwrite,
+        progress=not quiet,
         on_failure=lambda f: click.echo(f"failed: {f.path}: {f.message}", err=True),
     )
     _push_summary(settings, summary)
@@ -148,8 +222,9 @@ def _push_summary(settings: Settings, summary: object) -> None:
     push_batch_summary(settings.pushgateway_url, summary)
 
 
-def _remove_stdin(settings: Settings, ref: str | None, options: RemoveOptions,
-                  output: Path | None) -> int:
+def _remove_stdin(
+    settings: Settings, ref: str | None, options: RemoveOptions, output: Path | None
+) -> int:
     from bgbye.atomic import atomic_write_bytes
     from bgbye.remover import Remover
 
@@ -193,12 +268,17 @@ def models_list(as_json: bool) -> None:
 
     rows = []
     for name, entry in sorted(Registry(get_settings()).entries().items()):
-        rows.append({
-            "name": name, "task": entry.spec.task, "available": entry.available,
-            "origin": entry.origin, "license": entry.spec.license,
-            "path": str(entry.path) if entry.path else None,
-            "description": entry.spec.description,
-        })
+        rows.append(
+            {
+                "name": name,
+                "task": entry.spec.task,
+                "available": entry.available,
+                "origin": entry.origin,
+                "license": entry.spec.license,
+                "path": str(entry.path) if entry.path else None,
+                "description": entry.spec.description,
+            }
+        )
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -228,8 +308,9 @@ def models_fetch(names: tuple[str, ...], fetch_all: bool, force: bool) -> None:
             status = 2
             continue
         try:
-            path = fetch(spec, settings.model_dir, timeout=settings.fetch_timeout_seconds,
-                         force=force)
+            path = fetch(
+                spec, settings.model_dir, timeout=settings.fetch_timeout_seconds, force=force
+            )
             click.echo(f"{name}: {path} (sha256 ok)")
         except BgbyeError as exc:
             click.echo(f"error: {exc.message}", err=True)

@@ -111,9 +111,9 @@ def to_rgb(img: Image.Image) -> np.ndarray:
         arr = (arr.astype(np.float32) * (255.0 / max(float(arr.max()), 1.0))).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(arr[:, :, None], 3, axis=2))
     if mode == "F":
-        arr = np.asarray(img, dtype=np.float32)
-        lo, hi = float(arr.min()), float(arr.max())
-        arr = ((arr - lo) * (255.0 / max(hi - lo, 1e-6))).astype(np.uint8)
+        farr = np.asarray(img, dtype=np.float32)
+        lo, hi = float(farr.min()), float(farr.max())
+        arr = ((farr - lo) * (255.0 / max(hi - lo, 1e-6))).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(arr[:, :, None], 3, axis=2))
     if mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
@@ -154,7 +154,12 @@ def encode(image: np.ndarray, fmt: str = "png") -> bytes:
     else:
         bgr = image
     if fmt == "png":
-        params = [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION, cv2.IMWRITE_PNG_STRATEGY, PNG_STRATEGY]
+        params = [
+            cv2.IMWRITE_PNG_COMPRESSION,
+            PNG_COMPRESSION,
+            cv2.IMWRITE_PNG_STRATEGY,
+            PNG_STRATEGY,
+        ]
         ext = ".png"
     elif fmt == "webp":
         params = [cv2.IMWRITE_WEBP_QUALITY, WEBP_QUALITY]

@@ -12,8 +12,14 @@ from bgbye.errors import InvalidOptionError
 from bgbye.imageio import normalize_format
 
 _NAMED_COLORS = {
-    "white": "ffffff", "black": "000000", "red": "ff0000", "green": "00ff00", "blue": "0000ff",
-    "gray": "808080", "grey": "808080", "transparent": "00000000",
+    "white": "ffffff",
+    "black": "000000",
+    "red": "ff0000",
+    "green": "00ff00",
+    "blue": "0000ff",
+    "gray": "808080",
+    "grey": "808080",
+    "transparent": "00000000",
 }
 _HEX = re.compile(r"^[0-9a-fA-F]{3,8}$")
 
@@ -60,7 +66,9 @@ class RemoveOptions:
         return normalize_format(self.format)
 
 
-def refine_alpha(rgb: np.ndarray, alpha: np.ndarray, radius: int = 8, eps: float = 1e-3) -> np.ndarray:
+def refine_alpha(
+    rgb: np.ndarray, alpha: np.ndarray, radius: int = 8, eps: float = 1e-3
+) -> np.ndarray:
     """Edge-aware refinement with a guided filter (He et al.), the image as guide.
 
     Hand-written because it is ~15 lines of box filters; pymatting's closed-form matting
@@ -98,7 +106,9 @@ def _cover(bg: np.ndarray, width: int, height: int) -> np.ndarray:
     bh, bw = bg.shape[:2]
     scale = max(width / bw, height / bh)
     nw, nh = max(width, round(bw * scale)), max(height, round(bh * scale))
-    resized = cv2.resize(bg, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    resized = cv2.resize(
+        bg, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
     x0, y0 = (nw - width) // 2, (nh - height) // 2
     return resized[y0 : y0 + height, x0 : x0 + width]
 

@@ -37,7 +37,11 @@ class Remover:
 
     @classmethod
     def from_model(
-        cls, model: str | None = None, settings: Settings | None = None, *, threads: int | None = None
+        cls,
+        model: str | None = None,
+        settings: Settings | None = None,
+        *,
+        threads: int | None = None,
     ) -> Remover:
         settings = settings or get_settings()
         return cls(EngineCache(settings, threads=threads).get(model), settings)
@@ -55,14 +59,25 @@ class Remover:
         return pred
 
     def finish(
-        self, rgb: np.ndarray, alpha: np.ndarray, options: RemoveOptions, *,
+        self,
+        rgb: np.ndarray,
+        alpha: np.ndarray,
+        options: RemoveOptions,
+        *,
         watermark: str | None = None,
     ) -> tuple[bytes, np.ndarray]:
         """Compose and encode; ``watermark`` (see ``watermark_text(pred.info)``) is stamped
         visibly on results that must not pass for what was asked (mocked providers)."""
         fmt = options.output_format
-        if fmt == "jpg" and not options.mask_only and options.bg_color is None and options.bg_image is None:
-            options = RemoveOptions(**{**options.__dict__, "bg_color": "ffffff"})  # JPEG has no alpha
+        if (
+            fmt == "jpg"
+            and not options.mask_only
+            and options.bg_color is None
+            and options.bg_image is None
+        ):
+            options = RemoveOptions(
+                **{**options.__dict__, "bg_color": "ffffff"}
+            )  # JPEG has no alpha
         out = compose(rgb, alpha, options)
         if watermark:
             out = apply_watermark(out, watermark)

@@ -41,8 +41,14 @@ def test_bad_file_is_reported_not_fatal(settings: Settings, tmp_path: Path) -> N
     (src / "broken.jpg").write_bytes(hostile.truncated_jpeg())
     (src / "empty.png").write_bytes(b"")
     seen = []
-    summary = run_local(plan_tasks([src], tmp_path / "out", "png"), Remover.from_model(None, settings),
-                        RemoveOptions(), workers=2, progress=False, on_failure=seen.append)
+    summary = run_local(
+        plan_tasks([src], tmp_path / "out", "png"),
+        Remover.from_model(None, settings),
+        RemoveOptions(),
+        workers=2,
+        progress=False,
+        on_failure=seen.append,
+    )
     assert (summary.done, summary.failed) == (3, 2) and not summary.ok
     assert {f.path for f in summary.failures} == {"broken.jpg", "empty.png"}
     assert {f.code for f in seen} == {"invalid_image", "empty_input"}

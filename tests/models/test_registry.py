@@ -31,7 +31,7 @@ def test_registry_lists_bundled_and_folder_models(settings: Settings) -> None:
 
 def test_resolve_errors_are_actionable(settings: Settings) -> None:
     reg = Registry(settings)
-    with pytest.raises(UnknownModelError, match="Known models: .*heuristic"):
+    with pytest.raises(UnknownModelError, match=r"Known models: .*heuristic"):
         reg.resolve("nope")
     with pytest.raises(ModelNotAvailableError, match="bgbye models fetch u2netp"):
         reg.resolve("u2netp")

@@ -56,8 +56,14 @@ def run_local(
     todo = [t for t in task_list if overwrite or not t.done()]
     summary.skipped = len(task_list) - len(todo)
     start = time.perf_counter()
-    bar = tqdm(total=len(todo), unit="img", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True, desc="removing")
+    bar = tqdm(
+        total=len(todo),
+        unit="img",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        desc="removing",
+    )
     window: deque[Future[Failure | None]] = deque()
     workers = max(1, workers)
 

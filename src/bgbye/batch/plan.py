@@ -45,14 +45,14 @@ def plan_tasks(inputs: Iterable[str | Path], out: Path, fmt: str) -> list[Task]:
     Files whose stems collide in one folder (``a.jpg`` and ``a.png``) keep their original
     extension in the output name (``a.png.png``) so nothing is overwritten silently.
     """
-    inputs = [Path(p) for p in inputs]
+    roots = [Path(p) for p in inputs]
     out = Path(out)
-    if len(inputs) == 1 and inputs[0].is_file() and out.suffix.lower() in IMAGE_SUFFIXES:
-        return [Task(inputs[0], out, inputs[0].name)]
+    if len(roots) == 1 and roots[0].is_file() and out.suffix.lower() in IMAGE_SUFFIXES:
+        return [Task(roots[0], out, roots[0].name)]
     tasks: list[Task] = []
     taken: set[Path] = set()
     resolved_out = out.resolve()
-    for root in inputs:
+    for root in roots:
         if root.is_dir():
             pairs = [(p, p.relative_to(root)) for p in _walk(root)]
         elif root.exists():

@@ -24,8 +24,9 @@ class HeuristicEngine:
     def predict(self, rgb: np.ndarray, *, source: bytes | None = None) -> Prediction:
         h, w = rgb.shape[:2]
         scale = min(1.0, WORK_SIDE / max(h, w))
-        small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
-                           interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
         sh, sw = small.shape[:2]
         alpha_small = np.zeros((sh, sw), np.uint8)
         if sh >= 8 and sw >= 8:
@@ -35,8 +36,15 @@ class HeuristicEngine:
             bgd = np.zeros((1, 65), np.float64)
             fgd = np.zeros((1, 65), np.float64)
             try:
-                cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, rect, bgd, fgd,
-                            self.iterations, cv2.GC_INIT_WITH_RECT)
+                cv2.grabCut(
+                    cv2.cvtColor(small, cv2.COLOR_RGB2BGR),
+                    mask,
+                    rect,
+                    bgd,
+                    fgd,
+                    self.iterations,
+                    cv2.GC_INIT_WITH_RECT,
+                )
                 fg = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
                 alpha_small = np.where(fg, 255, 0).astype(np.uint8)
             except cv2.error:

@@ -21,7 +21,7 @@ _PIL_RESAMPLE = {
 
 
 def _round_to(value: float, multiple: int) -> int:
-    return max(multiple, int(round(value / multiple)) * multiple)
+    return max(multiple, round(value / multiple) * multiple)
 
 
 def input_size(spec: ModelSpec, width: int, height: int) -> tuple[int, int]:
@@ -59,7 +59,7 @@ def preprocess(spec: ModelSpec, rgb: np.ndarray) -> np.ndarray:
 def decode_output(spec: ModelSpec, out: np.ndarray, width: int, height: int) -> np.ndarray:
     """Network output (1, C, h, w) -> (height, width) uint8 alpha."""
     pol = spec.output
-    pred = np.asarray(out, dtype=np.float32)
+    pred: np.ndarray = np.asarray(out, dtype=np.float32)
     while pred.ndim > 2:
         pred = pred[0] if pred.shape[0] == 1 or pred.ndim > 3 else pred[pol.channel]
     if pol.kind == "logits":

