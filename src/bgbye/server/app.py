@@ -84,5 +84,10 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # `bgbye serve` configured logging for WARNING already (basicConfig above is then a no-op):
+    # a server's operator needs INFO (ready, jobs resumed after a restart).
+    app_log = logging.getLogger("bgbye")
+    if app_log.getEffectiveLevel() > logging.INFO:
+        app_log.setLevel(logging.INFO)
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
                 log_level="info", proxy_headers=True, server_header=False)

@@ -19,9 +19,13 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bgbye import monitoring
-from bgbye.errors import BgbyeError
+from bgbye.errors import BgbyeError, OutputError
 
 log = logging.getLogger(__name__)
+
+
+OUTPUT_ERROR_MESSAGE = ("The server could not store the file (disk full or not writable); "
+                        "try again later.")
 
 
 class QueueFullError(BgbyeError):
@@ -127,7 +131,10 @@ def install_error_handlers(app: FastAPI) -> None:
             headers = {"Retry-After": str(exc.retry_after)}
         if exc.http_status >= 500:
             log.warning("%s %s -> %s: %s", request.method, request.url.path, exc.code, exc.message)
-        return error_response(exc.http_status, exc.code, exc.message, headers)
+        message = exc.message
+        if isinstance(exc, OutputError):  # its detail names server paths: the log keeps it
+            message = OUTPUT_ERROR_MESSAGE
+        return error_response(exc.http_status, exc.code, message, headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

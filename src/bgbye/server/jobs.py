@@ -26,6 +26,7 @@ from typing import Any
 from bgbye import monitoring
 from bgbye.atomic import atomic_write_bytes
 from bgbye.errors import BgbyeError, OutputError
+from bgbye.server.errors import OUTPUT_ERROR_MESSAGE
 from bgbye.server.storage import new_id, remove_tree
 
 log = logging.getLogger(__name__)
@@ -402,8 +403,7 @@ class JobRunner:
                 except OutputError as exc:
                     # The detail names server paths: it goes to the log, not to the client.
                     log.error("job %s item %d: %s", job_id, item.idx, exc.message)
-                    error = OutputError("The server could not store this result (disk full or "
-                                        "not writable); try again later.")
+                    error = OutputError(OUTPUT_ERROR_MESSAGE)
                 except BgbyeError as exc:
                     error = exc
                 except Exception as exc:
