@@ -20,7 +20,13 @@ from bgbye.remover import Remover  # noqa: E402
 from bgbye.settings import Settings  # noqa: E402
 from bgbye_pipelines.ml import events  # noqa: E402
 from bgbye_pipelines.ml.data import AugmentConfig, Normalization, build_datasets  # noqa: E402
-from bgbye_pipelines.ml.export import build_spec, check_parity, export_onnx  # noqa: E402
+from bgbye_pipelines.ml.export import (  # noqa: E402
+    build_spec,
+    check_parity,
+    compress_fp16_weights,
+    export_onnx,
+    ort_diff,
+)
 from bgbye_pipelines.ml.fit import BEST, LAST, FitConfig, fit  # noqa: E402
 from bgbye_pipelines.ml.losses import build_loss  # noqa: E402
 from bgbye_pipelines.ml.model import build_model  # noqa: E402
@@ -94,6 +100,11 @@ def test_export_parity_dynamic_batch_and_size_and_serving(tmp_path: Path) -> Non
     rgb = np.zeros((50, 70, 3), np.uint8)
     alpha = Remover.from_model(str(path), settings).remove_array(rgb)
     assert alpha.shape == (50, 70) and alpha.dtype == np.uint8
+
+    half = path.with_name("mine-fp16.onnx")
+    compress_fp16_weights(path, half)
+    assert half.stat().st_size < 0.7 * path.stat().st_size
+    assert ort_diff(path, half, 64) < 0.05  # float16 weights, float32 compute
 
 
 _KILL_SCRIPT = """

@@ -100,7 +100,13 @@ def export_model(manifest: pd.DataFrame, summary: dict[str, Any], params: dict[s
     """Best checkpoint -> ``<output_dir>/<name>.onnx`` + ModelSpec ``<name>.json`` (checked)."""
     import torch
 
-    from bgbye_pipelines.ml.export import build_spec, check_parity, export_onnx
+    from bgbye_pipelines.ml.export import (
+        build_spec,
+        check_parity,
+        compress_fp16_weights,
+        export_onnx,
+        ort_diff,
+    )
     from bgbye_pipelines.ml.model import build_model
 
     name = str(params["name"])
@@ -135,6 +141,19 @@ def export_model(manifest: pd.DataFrame, summary: dict[str, Any], params: dict[s
     spec_path = onnx_path.with_suffix(".json")
     spec.dump(spec_path)
     log.info("exported %s (%.1f MB), spec %s", onnx_path, onnx_path.stat().st_size / 1e6, spec_path)
-    return {"name": name, "onnx_path": str(onnx_path), "spec_path": str(spec_path),
-            "bytes": onnx_path.stat().st_size, "parity_max_abs_diff": diff,
-            "dynamic_size": dynamic_size, "image_size": size}
+    result: dict[str, Any] = {
+        "name": name, "onnx_path": str(onnx_path), "spec_path": str(spec_path),
+        "bytes": onnx_path.stat().st_size, "parity_max_abs_diff": diff,
+        "dynamic_size": dynamic_size, "image_size": size}
+    if export_params.get("fp16_copy"):
+        # Half-size copy (fp16 weights, fp32 compute); evaluation scores it beside the original.
+        half_path = out_dir / f"{name}-fp16.onnx"
+        compress_fp16_weights(onnx_path, half_path)
+        half_spec = spec.model_copy(update={
+            "name": f"{name}-fp16", "file": half_path.name, "sha256": sha256_file(half_path),
+            "description": spec.description + "; weights stored as float16"})
+        half_spec.dump(half_path.with_suffix(".json"))
+        result["fp16"] = {"onnx_path": str(half_path), "bytes": half_path.stat().st_size,
+                          "max_abs_diff_vs_fp32": ort_diff(onnx_path, half_path, size)}
+        log.info("fp16 copy %s (%.1f MB)", half_path, half_path.stat().st_size / 1e6)
+    return result

@@ -34,7 +34,7 @@ def _params(tmp_path: Path) -> dict[str, Any]:
         "fit": {"epochs": 1, "batch_size": 4, "warmup_epochs": 0, "device": "cpu",
                 "progress": False},
         "checkpoint_dir": str(tmp_path / "ckpt"), "output_dir": str(tmp_path / "models"),
-        "export": {"dynamic_size": True, "parity_tolerance": 1e-3},
+        "export": {"dynamic_size": True, "parity_tolerance": 1e-3, "fp16_copy": True},
         "license": "test",
     }
 
@@ -67,6 +67,10 @@ def test_train_export_and_serve(tmp_path: Path) -> None:
     assert spec.name == "tiny-unet" and spec.input.size == [32, 32]
     assert spec.input.mean == [0.485, 0.456, 0.406] and spec.output.kind == "logits"
     assert spec.training_data["sources"] == ["alpha", "beta"]
+    half = Path(exported["fp16"]["onnx_path"])
+    assert ModelSpec.load(half.with_suffix(".json")).name == "tiny-unet-fp16"
+    assert exported["fp16"]["bytes"] < 0.7 * exported["bytes"]
+    assert exported["fp16"]["max_abs_diff_vs_fp32"] < 0.05
 
     # the registry finds it in its folder by name, the Remover serves it
     settings = Settings(model_dir=tmp_path / "none", extra_model_dirs=[onnx_path.parent],
