@@ -21,6 +21,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -40,9 +41,11 @@ EXAMPLE_TIMEOUT_S = 20.0
 def generated_seeds() -> list[bytes]:
     img = Image.fromarray(make_image(96, 72))
     out = []
-    for fmt, kw in [("PNG", {}), ("JPEG", {"quality": 85}), ("JPEG", {"progressive": True}),
-                    ("WEBP", {}), ("WEBP", {"lossless": True}), ("GIF", {}), ("BMP", {}),
-                    ("TIFF", {}), ("TIFF", {"compression": "tiff_lzw"})]:
+    variants: list[tuple[str, dict[str, Any]]] = [
+        ("PNG", {}), ("JPEG", {"quality": 85}), ("JPEG", {"progressive": True}), ("WEBP", {}),
+        ("WEBP", {"lossless": True}), ("GIF", {}), ("BMP", {}), ("TIFF", {}),
+        ("TIFF", {"compression": "tiff_lzw"})]
+    for fmt, kw in variants:
         buf = io.BytesIO()
         img.save(buf, format=fmt, **kw)
         out.append(buf.getvalue())

@@ -50,7 +50,7 @@ def test_api_keys_are_compared_in_constant_time() -> None:
 @pytest.mark.parametrize("given", ["", "wrong", API_KEY[:-1], API_KEY + "x", API_KEY.upper(),
                                    " " + API_KEY, "ключ", "x" * 10_000])
 def test_wrong_keys_are_401(keyed: TestClient, given: str) -> None:
-    headers = {"X-API-Key": given.encode("utf-8")} if given else {}
+    headers = {b"X-API-Key": given.encode("utf-8")} if given else {}
     r = keyed.post("/v1/remove", headers=headers,
                    files={"image": ("a.png", image_bytes("PNG"), "image/png")})
     assert_error(r, 401, "unauthorized")
