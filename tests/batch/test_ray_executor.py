@@ -158,8 +158,15 @@ def test_outputs_equal_local_executor(local_ray: None, tmp_path: Path, settings:
 
 @pytest.mark.ray
 def test_corrupt_input_is_reported_not_fatal_and_rerun_skips(
-    local_ray: None, tmp_path: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
+    local_ray: None, tmp_path: Path, settings: Settings, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    import bgbye.monitoring
+
+    pushed: list[tuple[str, dict[str, float]]] = []
+    monkeypatch.setattr(bgbye.monitoring, "push_batch_summary",
+                        lambda url, summary: pushed.append((url, summary.as_metrics())))
+    settings = settings.model_copy(update={"pushgateway_url": "http://pushgateway.test:9091"})
     src = make_tree(tmp_path / "in")
     (src / "sub" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     out = tmp_path / "out"
@@ -167,6 +174,9 @@ def test_corrupt_input_is_reported_not_fatal_and_rerun_skips(
                        batch_size=2, progress=False)
     err = capsys.readouterr().err
     assert code == 1
+    assert pushed[0][0] == "http://pushgateway.test:9091"
+    assert pushed[0][1]["bgbye_batch_images_failed"] == 1
+    assert pushed[0][1]["bgbye_batch_images_done"] == 4
     assert "failed: sub/broken.png:" in err
     assert "4 done, 0 skipped, 1 failed" in err
     assert "sub/broken.png" not in files(out) and len(files(out)) == 4

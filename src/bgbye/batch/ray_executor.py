@@ -467,6 +467,6 @@ def run_ray_cli(
     if settings.pushgateway_url:
         from bgbye.monitoring import push_batch_summary
 
-        push_batch_summary(settings.pushgateway_url, summary.as_metrics())
+        push_batch_summary(settings.pushgateway_url, summary)
     click.echo(f"{summary.line()} -> {output}  [engine: {summary.engine}]", err=True)
     return 0 if summary.ok else 1
