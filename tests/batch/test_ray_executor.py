@@ -111,6 +111,26 @@ def test_memory_filesystem_batch_roundtrip(settings: Settings) -> None:
         fs.rm("/rt", recursive=True)
 
 
+def test_local_input_to_url_output(tmp_path: Path, settings: Settings) -> None:
+    import fsspec
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "p.png").write_bytes(image_bytes("PNG"))
+    fs = fsspec.filesystem("memory")
+    try:
+        items = plan_items([tmp_path / "in"], "memory://mixed/out", "webp")
+        assert [i.src for i in items] == [(tmp_path / "in" / "p.png").as_uri()]
+        # A plain local path as the source of a URL output (a caller building rows itself).
+        batch = {"src": np.array([str(tmp_path / "in" / "p.png")], dtype=object),
+                 "out": np.array([items[0].out], dtype=object),
+                 "rel": np.array([items[0].rel], dtype=object)}
+        result = RemoveBatch(None, settings, RemoveOptions(format="webp"))(batch)
+        assert list(result["ok"]) == [True], list(result["message"])
+        assert fs.cat_file("/mixed/out/p.webp")[:4] == b"RIFF"
+    finally:
+        fs.rm("/mixed", recursive=True)
+
+
 def test_read_sources_reports_missing_files_per_item(tmp_path: Path) -> None:
     good = tmp_path / "g.png"
     good.write_bytes(b"abc")

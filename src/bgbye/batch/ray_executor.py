@@ -256,9 +256,12 @@ class RemoveBatch:
             rows = [(it.rel, False, err.code, err.message, "") for it in items]
         else:
             label = self.remover.engine.label
-            local = all(not is_url(it.src) for it in items)
-            sources = [b""] * len(items) if local else read_sources([it.src for it in items])
-            for item, data in zip(items, sources, strict=True):
+            # Plain local items go through the local executor's own process_task (which
+            # reads the file itself); anything touching a URL is read here, one batch at once.
+            via_fs = [is_url(it.src) or is_url(it.out) for it in items]
+            fetched = iter(read_sources([it.src for it, f in zip(items, via_fs, strict=True) if f]))
+            for item, use_fs in zip(items, via_fs, strict=True):
+                data = next(fetched) if use_fs else b""
                 failure = process_item(self.remover, item, data, self.options)
                 if failure is None:
                     rows.append((item.rel, True, "", "", label))
