@@ -42,6 +42,7 @@ class FitConfig:
     batch_size: int = 8
     lr: float = 1e-3
     weight_decay: float = 1e-4
+    decay_bias_and_norm: bool = True  # False: no weight decay on 1-d tensors (biases, norms)
     warmup_epochs: float = 1.0
     schedule: Literal["cosine", "constant"] = "cosine"
     min_lr_ratio: float = 0.02
@@ -74,6 +75,15 @@ class FitResult:
     resumed_from: int | None = None
     train_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def param_groups(model: nn.Module, cfg: FitConfig) -> list[dict[str, Any]]:
+    """One group, or two with no decay on biases/norm scales (u2netp's folded BN lives there)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.decay_bias_and_norm:
+        return [{"params": params}]
+    return [{"params": [p for p in params if p.ndim > 1]},
+            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -217,7 +227,8 @@ def fit(
     val_loader = DataLoader(val_ds, batch_size=cfg.batch_size, shuffle=False,
                             num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
     steps_per_epoch = max(1, len(train_loader))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr,
+                                  weight_decay=cfg.weight_decay)
     clock = TrainingClock()
     scheduler = make_scheduler(optimizer, cfg, steps_per_epoch, clock)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)

@@ -149,7 +149,7 @@ def _use_tf_same_padding(module: nn.Module) -> None:
 
 
 class _ProbToLogits(nn.Module):
-    """Wraps u2netp (sigmoid outputs, 7 side outputs) into the one-logit-map interface."""
+    """Fallback wrapper: u2netp's sigmoid output (first of 7 side outputs) as logits."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
@@ -161,13 +161,38 @@ class _ProbToLogits(nn.Module):
         return torch.logit(prob.clamp(1e-4, 1 - 1e-4))
 
 
+def _strip_final_sigmoid(net: nn.Module) -> bool:
+    """Make the converted graph return only the fused map's pre-sigmoid logits.
+
+    logit(clamp(sigmoid(z))) has zero gradient wherever u2netp is confident, confidently wrong
+    pixels included; the raw logits train properly and the 6 unused side outputs drop out.
+    """
+    from torch import fx
+
+    if not isinstance(net, fx.GraphModule):
+        return False
+    out = next(n for n in net.graph.nodes if n.op == "output")
+    first = out.args[0][0] if isinstance(out.args[0], (tuple, list)) else out.args[0]
+    if not (isinstance(first, fx.Node) and first.op == "call_module"
+            and isinstance(net.get_submodule(str(first.target)), nn.Sigmoid)):
+        return False
+    out.args = (first.args[0],)
+    net.graph.eliminate_dead_code()
+    net.delete_all_unused_submodules()
+    net.recompile()
+    return True
+
+
 def _build_u2netp(path: str | os.PathLike[str] | None) -> BuiltModel:
     from onnx2torch import convert
 
     onnx_path = Path(path) if path else _fetched_u2netp()
     net = convert(str(onnx_path))
+    module = net if _strip_final_sigmoid(net) else _ProbToLogits(net)
     # u2netp's ONNX has batch norm folded into the convolutions: fine-tune with a small lr.
-    return BuiltModel(_ProbToLogits(net), U2NETP, init=f"u2netp ({onnx_path.name}, onnx2torch)",
+    # Input as u2netp's own spec: /max, ImageNet mean/std, 320x320 (the export says bilinear,
+    # which is what the training data path resizes with).
+    return BuiltModel(module, U2NETP, init=f"u2netp ({onnx_path.name}, onnx2torch)",
                       scale="max", fixed_size=320)
 
 
