@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 from tqdm.auto import tqdm
 
 from bgbye_pipelines.ml import events
@@ -42,6 +42,9 @@ class FitConfig:
     batch_size: int = 8
     lr: float = 1e-3
     weight_decay: float = 1e-4
+    # An epoch = this many pairs drawn at random from the whole train split (None = all): short
+    # epochs for slow models (u2netp at 320 px on CPU), so checkpoints/validation come often.
+    samples_per_epoch: int | None = None
     decay_bias_and_norm: bool = True  # False: no weight decay on 1-d tensors (biases, norms)
     warmup_epochs: float = 1.0
     schedule: Literal["cosine", "constant"] = "cosine"
@@ -220,9 +223,14 @@ def fit(
     n_train = len(train_ds)  # type: ignore[arg-type]
     drop_last = n_train > cfg.batch_size  # a batch of one breaks batch norm in train mode
     generator = torch.Generator().manual_seed(cfg.seed)
-    train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True,
-                              drop_last=drop_last, num_workers=cfg.num_workers,
-                              pin_memory=device.type == "cuda", generator=generator,
+    sampler = None
+    if cfg.samples_per_epoch and cfg.samples_per_epoch < n_train:
+        sampler = RandomSampler(train_ds, num_samples=cfg.samples_per_epoch,  # type: ignore[arg-type]
+                                generator=generator)
+    train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=sampler is None,
+                              sampler=sampler, drop_last=drop_last,
+                              num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
+                              generator=generator if sampler is None else None,
                               persistent_workers=cfg.num_workers > 0)
     val_loader = DataLoader(val_ds, batch_size=cfg.batch_size, shuffle=False,
                             num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
