@@ -27,7 +27,7 @@ from bgbye_pipelines.ml.export import (  # noqa: E402
     export_onnx,
     ort_diff,
 )
-from bgbye_pipelines.ml.fit import BEST, LAST, FitConfig, fit  # noqa: E402
+from bgbye_pipelines.ml.fit import BEST, LAST, FitConfig, fit, param_groups  # noqa: E402
 from bgbye_pipelines.ml.losses import build_loss  # noqa: E402
 from bgbye_pipelines.ml.model import build_model  # noqa: E402
 from tests.bgbye_pipelines.ml.manifest_fixtures import write_manifest  # noqa: E402
@@ -81,6 +81,36 @@ def test_early_stopping_stops_and_stays_stopped(tmp_path: Path) -> None:
     assert result.stop_reason == "early_stopping" and len(result.history) == 2
     again = _fit(tmp_path, train, val, epochs=6, patience=1, min_delta=10.0)
     assert again.stop_reason == "early_stopping" and len(again.history) == 2
+
+
+class _Counting(torch.utils.data.Dataset):
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.indices = inner, []
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getitem__(self, i: int) -> Any:
+        self.indices.append(i)
+        return self.inner[i]
+
+
+def test_samples_per_epoch_draws_a_random_subset_each_epoch(tmp_path: Path) -> None:
+    _, train, val = _setup(tmp_path)
+    counting = _Counting(train)
+    assert len(counting) > 4
+    _fit(tmp_path, counting, val, epochs=2, samples_per_epoch=4)
+    first, second = counting.indices[:4], counting.indices[4:]
+    assert len(first) == len(second) == 4  # 4 pairs an epoch, not the whole split
+    assert len(set(first)) == 4 and first != second  # without replacement, reshuffled
+
+
+def test_no_decay_on_biases_and_norms_when_asked() -> None:
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    assert len(param_groups(model, FitConfig())) == 1
+    decayed, plain = param_groups(model, FitConfig(decay_bias_and_norm=False))
+    assert [p.ndim for p in decayed["params"]] == [4]
+    assert len(plain["params"]) == 3 and plain["weight_decay"] == 0.0
 
 
 def test_export_parity_dynamic_batch_and_size_and_serving(tmp_path: Path) -> None:

@@ -54,8 +54,17 @@ def test_resnet50_without_hub_trains_from_scratch(monkeypatch, caplog) -> None:
 def test_u2netp_converts_for_finetuning(u2netp_path) -> None:
     built = build_model({"encoder": "u2netp", "u2netp_path": str(u2netp_path)})
     assert built.fixed_size == 320 and built.scale == "max"
-    out = built.module.eval()(torch.randn(1, 3, 320, 320))
+    x = torch.randn(1, 3, 320, 320)
+    with torch.no_grad():
+        out = built.module.eval()(x)
     assert out.shape == (1, 1, 320, 320)
+    # raw logits of the fused map: their sigmoid is u2netp's own first output
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(u2netp_path), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    assert float((torch.sigmoid(out) - torch.from_numpy(expected)).abs().max()) < 1e-4
+    assert float(out.abs().max()) > 1.0  # logits, not probabilities
     assert any(p.requires_grad for p in built.module.parameters())
 
 
