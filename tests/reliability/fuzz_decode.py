@@ -38,6 +38,16 @@ MAX_BYTES = 8 * 1024 * 1024
 EXAMPLE_TIMEOUT_S = 20.0
 
 
+
+def _peak_rss_kb() -> int:
+    """This process's own peak RSS. Not ru_maxrss: Linux carries it across fork+exec, so a
+    fuzzer started by a pytest that already loaded torch would report pytest's 2 GB."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
 def generated_seeds() -> list[bytes]:
     img = Image.fromarray(make_image(96, 72))
     out = []
@@ -138,10 +148,10 @@ def run(examples: int, rng_seed: int, real: Path | None) -> dict[str, object]:
             faulthandler.cancel_dump_traceback_later()
         slowest = max(slowest, time.perf_counter() - start)
         if sum(outcomes.values()) + len(escaped) == max(1, examples // 5):
-            rss_after_warmup.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+            rss_after_warmup.append(_peak_rss_kb())
 
     one()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _peak_rss_kb()
     return {
         "examples": sum(outcomes.values()) + len(escaped),
         "seeds": len(seeds),

@@ -113,9 +113,11 @@ def test_many_images_progress_errors_and_zip(page, tmp_path: Path) -> None:
 
 
 def test_keyboard_opens_the_file_picker(page) -> None:
-    page.focus("#dropzone")
-    with page.expect_file_chooser() as info:
-        page.keyboard.press("Enter")
+    zone = page.locator("#dropzone")
+    zone.focus()
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'dropzone'")
+    with page.expect_file_chooser(timeout=10_000) as info:
+        zone.press("Enter")
     assert info.value.is_multiple()
 
 
