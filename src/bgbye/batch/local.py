@@ -32,13 +32,18 @@ def process_task(remover: Remover, task: Task, options: RemoveOptions) -> Failur
         result = remover.remove_bytes(data, options)
         atomic_write_bytes(task.out, result.data)
         return None
-    except BgbyeError as exc:
-        return Failure(task.rel, exc.code, exc.message)
-    except OSError as exc:
-        return Failure(task.rel, "io_error", f"{exc.strerror or exc}")
     except Exception as exc:  # a bad file must never stop the batch
-        log.exception("unexpected failure on %s", task.src)
-        return Failure(task.rel, "internal_error", f"{type(exc).__name__}: {exc}")
+        return as_failure(task.rel, exc)
+
+
+def as_failure(rel: str, exc: BaseException) -> Failure:
+    """The one mapping from an exception to a reported failure, for every executor."""
+    if isinstance(exc, BgbyeError):
+        return Failure(rel, exc.code, exc.message)
+    if isinstance(exc, OSError):
+        return Failure(rel, "io_error", f"{exc.strerror or exc}")
+    log.error("unexpected failure on %s", rel, exc_info=exc)
+    return Failure(rel, "internal_error", f"{type(exc).__name__}: {exc}")
 
 
 def run_local(

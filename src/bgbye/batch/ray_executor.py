@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from bgbye.atomic import atomic_write_bytes, is_partial
-from bgbye.batch.local import process_task
+from bgbye.batch.local import as_failure, process_task
 from bgbye.batch.plan import IMAGE_SUFFIXES, Task, clean_partials, plan_tasks
 from bgbye.batch.summary import Failure, Summary
 from bgbye.errors import BgbyeError
@@ -221,13 +221,8 @@ def process_item(remover: Remover, item: Item, data: bytes | BaseException,
             raise data
         write_output(item.out, remover.remove_bytes(data, options).data)
         return None
-    except BgbyeError as exc:
-        return Failure(item.rel, exc.code, exc.message)
-    except OSError as exc:
-        return Failure(item.rel, "io_error", f"{exc.strerror or exc}")
     except Exception as exc:  # a bad file must never stop the batch
-        log.exception("unexpected failure on %s", item.src)
-        return Failure(item.rel, "internal_error", f"{type(exc).__name__}: {exc}")
+        return as_failure(item.rel, exc)
 
 
 class RemoveBatch:
