@@ -1,0 +1,68 @@
+"""The ceiling for any u2netp folder tool on this machine: ONNX Runtime inference alone.
+
+Compares thread layouts (one session with N threads, one shared session run by N workers with
+one thread each, N sessions) on the same 320x320 input; the best of them bounds the images/s
+that bgbye, rembg or anything else can reach with these weights.
+
+    .venv/bin/python bench/inference_ceiling.py [--runs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import onnxruntime as ort
+
+
+def session(path: str, threads: int) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.enable_mem_pattern = False  # as bgbye's engine
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
+def rate(run: Callable[[int], object], count: int, workers: int) -> float:
+    run(0)  # warm-up
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(run, range(count)))
+    return count / (time.perf_counter() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=20)
+    args = ap.parse_args()
+    from bgbye.models.fetch import fetch
+    from bgbye.models.registry import bundled_specs
+    from bgbye.settings import get_settings
+
+    path = str(fetch(bundled_specs()["u2netp"], get_settings().model_dir))
+    cores = os.cpu_count() or 1
+    x = np.random.default_rng(0).random((1, 3, 320, 320), dtype=np.float32)
+    one = session(path, cores)
+    name = one.get_inputs()[0].name
+    shared = session(path, 1)
+    many = [session(path, 1) for _ in range(cores)]
+    layouts = {
+        f"1 session x {cores} threads (rembg)": (lambda i: one.run(None, {name: x}), 1),
+        f"1 shared session, {cores} workers x 1 thread (bgbye)": (
+            lambda i: shared.run(None, {name: x}),
+            cores,
+        ),
+        f"{cores} sessions x 1 thread": (lambda i: many[i % cores].run(None, {name: x}), cores),
+    }
+    print(f"\nu2netp inference only, 320x320, {args.runs} runs, {cores} cores\n")
+    print("| layout | inferences/s |")
+    print("|---|---:|")
+    for label, (run, workers) in layouts.items():
+        print(f"| {label} | {rate(run, args.runs, workers):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
