@@ -28,17 +28,22 @@ def tiny_model_dir(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def settings(tmp_path: Path, tiny_model_dir: Path) -> Settings:
-    """Settings whose model dir holds the tiny model (default) and nothing from the user."""
+def isolated_settings(model_dir: Path, default_model: str, tmp_path: Path) -> Settings:
+    """Settings that see only ``model_dir`` and a temp storage folder, nothing of the user's."""
     return Settings(
-        model_dir=tiny_model_dir,
+        model_dir=model_dir,
         extra_model_dirs=[],
-        default_model="tiny",
+        default_model=default_model,
         storage_dir=tmp_path / "storage",
         threads=1,
         pushgateway_url=None,
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, tiny_model_dir: Path) -> Settings:
+    """The tiny model is the default."""
+    return isolated_settings(tiny_model_dir, "tiny", tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -60,14 +65,7 @@ def u2netp_settings(tmp_path: Path, u2netp_path: Path) -> Settings:
     folder = tmp_path / "models"
     folder.mkdir()
     shutil.copy(u2netp_path, folder / "u2netp.onnx")
-    return Settings(
-        model_dir=folder,
-        extra_model_dirs=[],
-        default_model="u2netp",
-        storage_dir=tmp_path / "storage",
-        threads=1,
-        pushgateway_url=None,
-    )
+    return isolated_settings(folder, "u2netp", tmp_path)
 
 
 @pytest.fixture(scope="session")
