@@ -4,9 +4,12 @@ Images are decoded once and kept in memory as uint8 tensors (a few hundred MB at
 thousands of pairs at training resolution): on a CPU box the data path must cost a small
 fraction of the model step, and decoding JPEGs every epoch would not.
 
-Preprocessing matches serving exactly (the exported ModelSpec says ``resize: fixed``,
-bilinear, then ``/255`` or ``/max`` and mean/std): validation samples go through the very same
-resize; training samples are augmented copies of slightly larger resizes.
+Preprocessing matches serving exactly (the exported ModelSpec says ``resize: fixed``, the
+model's resampling, then ``/255`` or ``/max`` and mean/std). Models served with Lanczos from the
+original image (u2netp) are trained from the original images decoded as the server decodes
+them (``bgbye.imageio.read_rgb``) and resized with the same PIL call; the others use the
+resized model-input copies. Validation samples go through the very same resize; training
+samples are augmented copies (of slightly larger resizes when random crops are on).
 """
 
 from __future__ import annotations
@@ -39,12 +42,13 @@ class AugmentConfig:
     """Joint augmentation; geometric ops move image and mask together, colour ops the image only."""
 
     enabled: bool = True
-    crop_scale: tuple[float, float] = (0.55, 1.0)
+    crop_scale: tuple[float, float] | None = (0.55, 1.0)  # None: no random crop
     crop_ratio: tuple[float, float] = (0.75, 1.333)
     hflip: float = 0.5
     rotate_degrees: float = 10.0
-    rotate_p: float = 0.3
-    color_jitter: tuple[float, float, float, float] = (0.3, 0.3, 0.3, 0.0)  # hue is slow on CPU
+    rotate_p: float = 0.3  # 0: no rotation
+    # None: no colour jitter (hue is slow on CPU)
+    color_jitter: tuple[float, float, float, float] | None = (0.3, 0.3, 0.3, 0.0)
     grayscale_p: float = 0.05
     # Background compositing: paste the subject (by its mask) onto a new background, so the
     # model learns the subject and not the scene. Half textures, half other training images.
@@ -56,8 +60,11 @@ class AugmentConfig:
     def from_params(cls, params: dict[str, Any] | None) -> AugmentConfig:
         params = dict(params or {})
         for key in ("crop_scale", "crop_ratio", "color_jitter"):
-            if key in params:
+            if params.get(key) is not None:
                 params[key] = tuple(params[key])
+        unknown = set(params) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise DataError(f"unknown augment parameters {sorted(unknown)}")
         return cls(**params)
 
 
@@ -80,15 +87,32 @@ class Normalization:
         return (x - mean) / std
 
 
-def _load_pair(image_path: str, mask_path: str, side: int) -> tuple[np.ndarray, np.ndarray]:
+Resample = Literal["lanczos", "bilinear"]
+_PIL = {"lanczos": Image.Resampling.LANCZOS, "bilinear": Image.Resampling.BILINEAR}
+
+
+def load_image(path: str, side: int, resample: Resample) -> np.ndarray:
+    """An image decoded as the server decodes it, resized as the engine resizes it."""
+    from bgbye import imageio
+    from bgbye.errors import BgbyeError as _Err
+
     try:
-        with Image.open(image_path) as im:
-            img = im.convert("RGB").resize((side, side), Image.Resampling.BILINEAR)
+        rgb = imageio.read_rgb(path)
+    except (_Err, OSError) as exc:
+        raise DataError(f"cannot read training image {path}: {exc}") from exc
+    resized = Image.fromarray(rgb).resize((side, side), _PIL[resample])
+    return np.array(resized, dtype=np.uint8)
+
+
+def _load_pair(image_path: str, mask_path: str, side: int, resample: Resample
+               ) -> tuple[np.ndarray, np.ndarray]:
+    img = load_image(image_path, side, resample)
+    try:
         with Image.open(mask_path) as mk:
             mask = mk.convert("L").resize((side, side), Image.Resampling.BILINEAR)
     except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read training pair {image_path} / {mask_path}: {exc}") from exc
-    return np.array(img, dtype=np.uint8), np.array(mask, dtype=np.uint8)
+        raise DataError(f"cannot read training mask {mask_path}: {exc}") from exc
+    return img, np.array(mask, dtype=np.uint8)
 
 
 def manifest_split(manifest: pd.DataFrame, split: str) -> pd.DataFrame:
@@ -104,13 +128,28 @@ def _both_exist(*paths: str) -> bool:
     return all(Path(p).is_file() for p in paths)
 
 
-def _paths(row: pd.Series) -> tuple[str, str]:
-    """Prefer the resized model-input copies (fast to decode); fall back to the originals."""
+def _paths(row: pd.Series, from_original: bool) -> tuple[str, str]:
+    """The resized model-input copies (fast to decode) unless the originals are asked for or
+    the copies are missing."""
     img = row.get("model_input_image")
     mask = row.get("model_input_mask")
-    if isinstance(img, str) and isinstance(mask, str) and _both_exist(img, mask):
+    if (not from_original and isinstance(img, str) and isinstance(mask, str)
+            and _both_exist(img, mask)):
         return img, mask
     return str(row["image_path"]), str(row["mask_path"])
+
+
+def select_sources(rows: pd.DataFrame, sources: Sequence[str] | None, what: str
+                   ) -> pd.DataFrame:
+    """Rows of the named sources (None = all); an unknown or empty source is an error."""
+    if sources is None:
+        return rows
+    known = sorted(str(s) for s in rows["source"].unique())
+    unknown = [s for s in sources if s not in known]
+    if unknown:
+        raise DataError(f"{what}: unknown source(s) {unknown}; the manifest's {what} rows come "
+                        f"from {known}")
+    return rows[rows["source"].isin(list(sources))].reset_index(drop=True)
 
 
 def random_texture(size: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -134,6 +173,8 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         train: bool,
         augment: AugmentConfig | None = None,
         normalization: Normalization | None = None,
+        resample: Resample = "bilinear",
+        from_original: bool = False,
     ):
         if len(rows) == 0:
             raise DataError("no pairs for this split: check the manifest's split column")
@@ -144,11 +185,11 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.ids = [str(i) for i in rows["id"]]
         self.sources = [str(s) for s in rows["source"]]
         side = self.size
-        if train and self.augment.enabled:
+        if train and self.augment.enabled and self.augment.crop_scale is not None:
             side = int(math.ceil(self.size * self.augment.load_margin / 32) * 32)
         images, masks = [], []
         for _, row in rows.iterrows():
-            img, mask = _load_pair(*_paths(row), side)
+            img, mask = _load_pair(*_paths(row, from_original), side, resample)
             images.append(torch.from_numpy(img).permute(2, 0, 1).contiguous())
             masks.append(torch.from_numpy(mask)[None].contiguous())
         self.images = torch.stack(images)
@@ -158,15 +199,24 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
     def _build_geometric(self) -> v2.Transform:
         a = self.augment
-        return v2.Compose([
-            v2.RandomResizedCrop(self.size, scale=a.crop_scale, ratio=a.crop_ratio, antialias=True),
-            v2.RandomHorizontalFlip(a.hflip),
-            v2.RandomApply([v2.RandomRotation(a.rotate_degrees)], p=a.rotate_p),
-        ])
+        ops: list[v2.Transform] = []
+        if a.crop_scale is not None:
+            ops.append(v2.RandomResizedCrop(self.size, scale=a.crop_scale, ratio=a.crop_ratio,
+                                            antialias=True))
+        if a.hflip:
+            ops.append(v2.RandomHorizontalFlip(a.hflip))
+        if a.rotate_p:
+            ops.append(v2.RandomApply([v2.RandomRotation(a.rotate_degrees)], p=a.rotate_p))
+        return v2.Compose(ops) if ops else v2.Identity()
 
     def _build_photometric(self) -> v2.Transform:
         a = self.augment
-        return v2.Compose([v2.ColorJitter(*a.color_jitter), v2.RandomGrayscale(a.grayscale_p)])
+        ops: list[v2.Transform] = []
+        if a.color_jitter is not None:
+            ops.append(v2.ColorJitter(*a.color_jitter))
+        if a.grayscale_p:
+            ops.append(v2.RandomGrayscale(a.grayscale_p))
+        return v2.Compose(ops) if ops else v2.Identity()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -181,7 +231,7 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
                  ) -> tuple[torch.Tensor, torch.Tensor]:
         img_t, mask_t = self._geometric(tv_tensors.Image(img), tv_tensors.Mask(mask))
         img, mask = img_t.as_subclass(torch.Tensor), mask_t.as_subclass(torch.Tensor)
-        if float(torch.rand(1)) < self.augment.background_p:
+        if self.augment.background_p and float(torch.rand(1)) < self.augment.background_p:
             img = composite(img, mask, self._background(index))
         img = self._photometric(tv_tensors.Image(img)).as_subclass(torch.Tensor)
         return img, mask
@@ -210,16 +260,22 @@ def build_datasets(
     normalization: Normalization,
     *,
     limit: Sequence[int | None] = (None, None),
+    sources: Sequence[str] | None = None,
+    resample: Resample = "bilinear",
+    from_original: bool = False,
 ) -> tuple[SegmentationDataset, SegmentationDataset]:
-    """Train and validation datasets from the manifest (``limit`` caps pairs per split)."""
-    train_rows = manifest_split(manifest, "train")
-    val_rows = manifest_split(manifest, "val")
+    """Train and validation datasets from the manifest (``limit`` caps pairs per split,
+    ``sources`` picks the sources to train on; None = every source with train pairs)."""
+    train_rows = select_sources(manifest_split(manifest, "train"), sources, "train")
+    val_rows = select_sources(manifest_split(manifest, "val"), sources, "val")
     if limit[0]:
         train_rows = train_rows.head(limit[0])
     if limit[1]:
         val_rows = val_rows.head(limit[1])
     return (
         SegmentationDataset(train_rows, size, train=True, augment=augment,
-                            normalization=normalization),
-        SegmentationDataset(val_rows, size, train=False, normalization=normalization),
+                            normalization=normalization, resample=resample,
+                            from_original=from_original),
+        SegmentationDataset(val_rows, size, train=False, normalization=normalization,
+                            resample=resample, from_original=from_original),
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from torch import nn
 
 from bgbye.errors import BgbyeError
 from bgbye.models.spec import InputPolicy, ModelSpec, OutputPolicy
+from bgbye_pipelines.ml.model import BuiltModel
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +23,23 @@ log = logging.getLogger(__name__)
 class ExportError(BgbyeError):
     code = "export_failed"
     http_status = 500
+
+
+@contextlib.contextmanager
+def _onnx2torch_opset(opset: int) -> Iterator[None]:
+    """onnx2torch's Shape/Gather/... modules ask torch for the export opset through a private
+    attribute that torch 2.x no longer has; provide it for the length of one export."""
+    from torch.onnx import symbolic_helper
+
+    name = "_export_onnx_opset_version"
+    present = hasattr(symbolic_helper, name)
+    if not present:
+        setattr(symbolic_helper, name, opset)
+    try:
+        yield
+    finally:
+        if not present:
+            delattr(symbolic_helper, name)
 
 
 def export_onnx(module: nn.Module, path: Path, size: int, *, dynamic_size: bool = True,
@@ -36,7 +56,7 @@ def export_onnx(module: nn.Module, path: Path, size: int, *, dynamic_size: bool 
     dummy = torch.zeros(1, 3, size, size)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         tmp_path = Path(tmp) / path.name
-        with torch.no_grad():
+        with torch.no_grad(), _onnx2torch_opset(opset):
             torch.onnx.export(module, (dummy,), str(tmp_path), input_names=["input"],
                               output_names=["logits"], dynamic_axes={"input": axes, "logits": axes},
                               opset_version=opset, dynamo=False, do_constant_folding=True)
@@ -74,19 +94,21 @@ def check_parity(module: nn.Module, path: Path, sizes: list[int], tolerance: flo
     return diff
 
 
-def build_spec(*, name: str, size: int, mean: list[float], std: list[float], scale: str,
-               dynamic_batch: bool, description: str, license: str, source: str,
-               training_data: Any, metrics: dict[str, Any], extra: dict[str, Any]) -> ModelSpec:
-    """The ModelSpec whose input policy is exactly the training preprocessing."""
+def build_spec(*, name: str, size: int, built: BuiltModel, dynamic_batch: bool,
+               description: str, license: str, source: str, training_data: Any,
+               metrics: dict[str, Any], extra: dict[str, Any]) -> ModelSpec:
+    """The ModelSpec whose input policy is exactly the training preprocessing (resampling,
+    scaling, mean/std) and whose output policy is exactly what training's served alpha is."""
     return ModelSpec(
         name=name,
         version="1",
         task="salient",
         description=description,
-        input=InputPolicy(resize="fixed", size=[size, size], multiple=32, scale=scale,  # type: ignore[arg-type]
-                          mean=list(mean), std=list(std), resample="bilinear",
+        input=InputPolicy(resize="fixed", size=[size, size], multiple=32, scale=built.scale,
+                          mean=list(built.mean), std=list(built.std), resample=built.resample,
                           dynamic_batch=dynamic_batch),
-        output=OutputPolicy(index=0, channel=0, kind="logits", normalize="none"),
+        output=OutputPolicy(index=0, channel=0, kind=built.export_kind,
+                            normalize=built.normalize),
         license=license,
         source=source,
         training_data=training_data,

@@ -1,4 +1,5 @@
-"""The fit loop: AdamW + warmup/cosine, AMP on CUDA, a checkpoint every epoch, resume, early stop.
+"""The fit loop: Adam(W) + warmup/cosine or constant lr, AMP on CUDA (device auto), a checkpoint
+every epoch, resume, early stop, and an optional forgetting guard (:mod:`.guard`).
 
 Resuming: ``checkpoint_dir/last.pt`` holds the model, optimizer, scheduler, scaler, RNG states,
 history and early-stopping state after every epoch (written atomically). When ``fit`` starts and
@@ -30,6 +31,8 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from tqdm.auto import tqdm
 
 from bgbye_pipelines.ml import events
+from bgbye_pipelines.ml.guard import Guard
+from bgbye_pipelines.ml.served import Normalize, Outputs, as_tuple, served_alpha
 
 log = logging.getLogger(__name__)
 LAST = "last.pt"
@@ -40,6 +43,7 @@ BEST = "best.pt"
 class FitConfig:
     epochs: int = 30
     batch_size: int = 8
+    optimizer: Literal["adamw", "adam"] = "adamw"
     lr: float = 1e-3
     weight_decay: float = 1e-4
     # An epoch = this many pairs drawn at random from the whole train split (None = all): short
@@ -63,8 +67,13 @@ class FitConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> FitConfig:
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in params.items() if k in known})
+        from bgbye.errors import BgbyeError
+
+        unknown = set(params) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise BgbyeError(f"unknown fit parameters {sorted(unknown)}", code="bad_parameters",
+                             http_status=422)
+        return cls(**params)
 
 
 @dataclass
@@ -178,19 +187,24 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: FitConfig, steps_per_e
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def _float(outputs: Outputs) -> tuple[torch.Tensor, ...]:
+    return tuple(o.float() for o in as_tuple(outputs))
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader[Any], loss_fn: nn.Module,
-             device: torch.device, amp: bool) -> dict[str, float]:
-    """Validation loss, MAE and IoU@0.5 at training resolution (the real scoring is on ONNX)."""
+             device: torch.device, amp: bool, normalize: Normalize = "none") -> dict[str, float]:
+    """Validation loss, MAE and IoU@0.5 of the served alpha at training resolution (the real
+    scoring is on the exported ONNX, at full size)."""
     model.eval()
     total_loss, total_mae, total_iou, n = 0.0, 0.0, 0.0, 0
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with torch.autocast(device.type, enabled=amp):
-            logits = model(x)
-        logits = logits.float()
-        total_loss += float(loss_fn(logits, y)) * len(x)
-        prob = torch.sigmoid(logits)
+            outputs = model(x)
+        outputs = _float(outputs)
+        total_loss += float(loss_fn(outputs, y)) * len(x)
+        prob = served_alpha(outputs, normalize)
         total_mae += float((prob - y).abs().flatten(1).mean(1).sum())
         pred, gt = prob > 0.5, y > 0.5
         inter = (pred & gt).flatten(1).sum(1).float()
@@ -198,6 +212,102 @@ def evaluate(model: nn.Module, loader: DataLoader[Any], loss_fn: nn.Module,
         total_iou += float(torch.where(union > 0, inter / union.clamp_min(1), 1.0).sum())
         n += len(x)
     return {"val_loss": total_loss / n, "val_mae": total_mae / n, "val_iou": total_iou / n}
+
+
+@dataclass
+class _Run:
+    """Everything one fit needs besides the model: built once, restored from a checkpoint."""
+
+    device: torch.device
+    amp: bool
+    train_loader: DataLoader[Any]
+    val_loader: DataLoader[Any]
+    generator: torch.Generator
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    clock: TrainingClock
+    history: list[dict[str, Any]] = field(default_factory=list)
+    start_epoch: int = 1
+    best_score: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    resumed_from: int | None = None
+    finished: str | None = None  # stop reason of an already finished run
+
+
+def _loaders(train_ds: Dataset[Any], val_ds: Dataset[Any], cfg: FitConfig, device: torch.device
+             ) -> tuple[DataLoader[Any], DataLoader[Any], torch.Generator]:
+    n_train = len(train_ds)  # type: ignore[arg-type]
+    drop_last = n_train > cfg.batch_size  # a batch of one breaks batch norm in train mode
+    generator = torch.Generator().manual_seed(cfg.seed)
+    sampler = None
+    if cfg.samples_per_epoch and cfg.samples_per_epoch < n_train:
+        sampler = RandomSampler(train_ds, num_samples=cfg.samples_per_epoch,  # type: ignore[arg-type]
+                                generator=generator)
+    pin = device.type == "cuda"
+    train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=sampler is None,
+                              sampler=sampler, drop_last=drop_last,
+                              num_workers=cfg.num_workers, pin_memory=pin,
+                              generator=generator if sampler is None else None,
+                              persistent_workers=cfg.num_workers > 0)
+    val_loader = DataLoader(val_ds, batch_size=cfg.batch_size, shuffle=False,
+                            num_workers=cfg.num_workers, pin_memory=pin)
+    return train_loader, val_loader, generator
+
+
+def _make_optimizer(model: nn.Module, cfg: FitConfig) -> torch.optim.Optimizer:
+    groups = param_groups(model, cfg)
+    if cfg.optimizer == "adam":  # Adam's L2 decay, as U²-Net was trained (decay 0 there)
+        return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _setup(model: nn.Module, train_ds: Dataset[Any], val_ds: Dataset[Any], cfg: FitConfig
+           ) -> _Run:
+    device = resolve_device(cfg.device)
+    amp = device.type == "cuda" if cfg.amp is None else bool(cfg.amp and device.type == "cuda")
+    if cfg.threads and device.type == "cpu":
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    model.to(device)
+    train_loader, val_loader, generator = _loaders(train_ds, val_ds, cfg, device)
+    optimizer = _make_optimizer(model, cfg)
+    clock = TrainingClock()
+    scheduler = make_scheduler(optimizer, cfg, max(1, len(train_loader)), clock)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
+    return _Run(device, amp, train_loader, val_loader, generator, optimizer, scheduler, scaler,
+                clock)
+
+
+def _restore(run: _Run, model: nn.Module, state: dict[str, Any], cfg: FitConfig) -> None:
+    model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.scaler.load_state_dict(state["scaler"])
+    _set_rng_state(state["rng"])
+    run.generator.set_state(state["loader_rng"])
+    run.history = list(state["history"])
+    run.best_score, run.best_epoch = state["best_score"], state["best_epoch"]
+    run.bad_epochs = state["bad_epochs"]
+    run.clock.before = state["elapsed"]
+    run.start_epoch = run.resumed_from = state["epoch"] + 1
+    stop = state.get("stop_reason")
+    if stop in ("early_stopping", "time_budget") or run.start_epoch > cfg.epochs:
+        run.finished = stop or "epochs"
+
+
+def _save_last(run: _Run, model: nn.Module, cfg: FitConfig, epoch: int, fingerprint: str,
+               stop_reason: str, path: Path) -> None:
+    atomic_torch_save({
+        "epoch": epoch, "fingerprint": fingerprint, "model": model.state_dict(),
+        "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+        "scaler": run.scaler.state_dict(), "rng": _rng_state(),
+        "loader_rng": run.generator.get_state(), "history": run.history,
+        "best_score": run.best_score, "best_epoch": run.best_epoch,
+        "bad_epochs": run.bad_epochs, "elapsed": run.clock.seconds,
+        "stop_reason": stop_reason if stop_reason != "epochs" else None, "config": asdict(cfg),
+    }, path)
 
 
 def fit(
@@ -211,136 +321,113 @@ def fit(
     fingerprint: str,
     name: str = "model",
     on_epoch_end: Sequence[Callable[[dict[str, Any]], None]] = (),
+    normalize: Normalize = "none",
+    guard: Guard | None = None,
 ) -> FitResult:
+    """Train (or resume) ``model``; ``guard`` (a :class:`.guard.Guard`) adds its images to
+    every batch; ``normalize`` is how the served alpha is decoded (validation MAE)."""
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.device)
-    amp = device.type == "cuda" if cfg.amp is None else bool(cfg.amp and device.type == "cuda")
-    if cfg.threads and device.type == "cpu":
-        torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
-    model.to(device)
-    n_train = len(train_ds)  # type: ignore[arg-type]
-    drop_last = n_train > cfg.batch_size  # a batch of one breaks batch norm in train mode
-    generator = torch.Generator().manual_seed(cfg.seed)
-    sampler = None
-    if cfg.samples_per_epoch and cfg.samples_per_epoch < n_train:
-        sampler = RandomSampler(train_ds, num_samples=cfg.samples_per_epoch,  # type: ignore[arg-type]
-                                generator=generator)
-    train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=sampler is None,
-                              sampler=sampler, drop_last=drop_last,
-                              num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
-                              generator=generator if sampler is None else None,
-                              persistent_workers=cfg.num_workers > 0)
-    val_loader = DataLoader(val_ds, batch_size=cfg.batch_size, shuffle=False,
-                            num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
-    steps_per_epoch = max(1, len(train_loader))
-    optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr,
-                                  weight_decay=cfg.weight_decay)
-    clock = TrainingClock()
-    scheduler = make_scheduler(optimizer, cfg, steps_per_epoch, clock)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp)
-
-    history: list[dict[str, Any]] = []
-    start_epoch, best_score, best_epoch, bad_epochs, elapsed = 1, math.inf, 0, 0, 0.0
-    resumed_from: int | None = None
+    run = _setup(model, train_ds, val_ds, cfg)
     last_path, best_path = checkpoint_dir / LAST, checkpoint_dir / BEST
     state = _load_checkpoint(last_path, fingerprint)
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
-        generator.set_state(state["loader_rng"])
-        history = list(state["history"])
-        best_score, best_epoch = state["best_score"], state["best_epoch"]
-        bad_epochs, elapsed = state["bad_epochs"], state["elapsed"]
-        clock.before = elapsed
-        start_epoch = resumed_from = state["epoch"] + 1
-        stop = state.get("stop_reason")
-        if stop in ("early_stopping", "time_budget") or start_epoch > cfg.epochs:
+        _restore(run, model, state, cfg)
+        if run.finished:
             log.info("%s: training already finished (%s after epoch %d); delete %s to retrain",
-                     name, stop or "epochs", state["epoch"], checkpoint_dir)
-            return FitResult(history, best_path, best_epoch, best_score, stop or "epochs",
-                             str(device), resumed_from, elapsed)
-        log.info("%s: resuming from epoch %d of %d (checkpoint %s)", name, start_epoch,
+                     name, run.finished, state["epoch"], checkpoint_dir)
+            return FitResult(run.history, best_path, run.best_epoch, run.best_score,
+                             run.finished, str(run.device), run.resumed_from, run.clock.seconds)
+        log.info("%s: resuming from epoch %d of %d (checkpoint %s)", name, run.start_epoch,
                  cfg.epochs, last_path)
 
     stop_reason = "epochs"
-    log.info("%s: training on %s (amp=%s), %d train / %d val pairs, %d steps/epoch", name, device,
-             amp, n_train, len(val_ds), steps_per_epoch)  # type: ignore[arg-type]
-    for epoch in range(start_epoch, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        clock.start()
-        train_loss, seen = _train_epoch(model, loss_fn, train_loader, optimizer, scheduler, scaler,
-                                        device, amp, cfg, desc=f"{name} epoch {epoch}/{cfg.epochs}")
-        train_seconds = time.perf_counter() - t0
-        val = evaluate(model, val_loader, loss_fn, device, amp)
-        seconds = time.perf_counter() - t0
-        clock.stop()
-        elapsed = clock.seconds
-        row = {"epoch": epoch, "train_loss": train_loss, **val,
-               "lr": optimizer.param_groups[0]["lr"], "images_per_s": seen / train_seconds,
-               "seconds": seconds, "elapsed_s": elapsed}
-        score = float(row[cfg.monitor])
-        improved = score < best_score - cfg.min_delta
+    log.info("%s: training on %s (amp=%s), %d train / %d val pairs, %d steps/epoch%s", name,
+             run.device, run.amp, len(train_ds), len(val_ds),  # type: ignore[arg-type]
+             len(run.train_loader), f", guard {len(guard)} images" if guard else "")
+    for epoch in range(run.start_epoch, cfg.epochs + 1):
+        row = _run_epoch(run, model, loss_fn, cfg, epoch, name, normalize, guard)
+        improved = float(row[cfg.monitor]) < run.best_score - cfg.min_delta
         if improved:
-            best_score, best_epoch, bad_epochs = score, epoch, 0
+            run.best_score, run.best_epoch, run.bad_epochs = float(row[cfg.monitor]), epoch, 0
             atomic_torch_save({"model": model.state_dict(), "epoch": epoch,
                                "fingerprint": fingerprint}, best_path)
         else:
-            bad_epochs += 1
+            run.bad_epochs += 1
         row["best"] = improved
-        history.append(row)
-        if bad_epochs >= cfg.patience:
+        run.history.append(row)
+        if run.bad_epochs >= cfg.patience:
             stop_reason = "early_stopping"
-        elif cfg.max_minutes and elapsed + seconds > cfg.max_minutes * 60 and epoch < cfg.epochs:
+        elif (cfg.max_minutes and run.clock.seconds + row["seconds"] > cfg.max_minutes * 60
+              and epoch < cfg.epochs):
             stop_reason = "time_budget"  # the next epoch would not fit in the budget
-        atomic_torch_save({
-            "epoch": epoch, "fingerprint": fingerprint, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(), "rng": _rng_state(), "loader_rng": generator.get_state(),
-            "history": history, "best_score": best_score, "best_epoch": best_epoch,
-            "bad_epochs": bad_epochs, "elapsed": elapsed,
-            "stop_reason": stop_reason if stop_reason != "epochs" else None,
-            "config": asdict(cfg),
-        }, last_path)
+        _save_last(run, model, cfg, epoch, fingerprint, stop_reason, last_path)
         log.info("%s epoch %d/%d  train_loss %.4f  val_loss %.4f  val_mae %.4f  val_iou %.3f  "
-                 "lr %.2e  %.1f img/s  %.0fs%s", name, epoch, cfg.epochs, train_loss,
-                 val["val_loss"], val["val_mae"], val["val_iou"], row["lr"], row["images_per_s"],
-                 seconds, "  *best*" if improved else "")
+                 "lr %.2e  %.2f img/s  %.0fs%s", name, epoch, cfg.epochs, row["train_loss"],
+                 row["val_loss"], row["val_mae"], row["val_iou"], row["lr"],
+                 row["images_per_s"], row["seconds"], "  *best*" if improved else "")
         events.emit({**row, "model": name}, extra=list(on_epoch_end))
         if stop_reason != "epochs":
             log.info("%s: stopping after epoch %d (%s)", name, epoch, stop_reason)
             break
-    if best_epoch == 0:  # no epoch ran (e.g. epochs=0): keep the initial weights as "best"
+    if run.best_epoch == 0:  # no epoch ran (e.g. epochs=0): keep the initial weights as "best"
         atomic_torch_save({"model": model.state_dict(), "epoch": 0, "fingerprint": fingerprint},
                           best_path)
-    return FitResult(history, best_path, best_epoch, best_score, stop_reason, str(device),
-                     resumed_from, elapsed)
+    return FitResult(run.history, best_path, run.best_epoch, run.best_score, stop_reason,
+                     str(run.device), run.resumed_from, run.clock.seconds)
 
 
-def _train_epoch(model: nn.Module, loss_fn: nn.Module, loader: DataLoader[Any],
-                 optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
-                 scaler: torch.amp.GradScaler, device: torch.device, amp: bool, cfg: FitConfig,
+def _run_epoch(run: _Run, model: nn.Module, loss_fn: nn.Module, cfg: FitConfig, epoch: int,
+               name: str, normalize: Normalize, guard: Guard | None) -> dict[str, Any]:
+    """One training epoch and its validation; the history row."""
+    t0 = time.perf_counter()
+    run.clock.start()
+    train_loss, seen = _train_epoch(model, loss_fn, run, cfg, guard,
+                                    desc=f"{name} epoch {epoch}/{cfg.epochs}")
+    train_seconds = time.perf_counter() - t0
+    val = evaluate(model, run.val_loader, loss_fn, run.device, run.amp, normalize)
+    seconds = time.perf_counter() - t0
+    run.clock.stop()
+    return {"epoch": epoch, "train_loss": train_loss, **val, "images": seen,
+            "lr": run.optimizer.param_groups[0]["lr"], "images_per_s": seen / train_seconds,
+            "seconds": seconds, "elapsed_s": run.clock.seconds}
+
+
+def _step_loss(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor,
+               run: _Run, guard: Guard | None) -> torch.Tensor:
+    """The batch loss; with a guard, its images ride in the same forward pass."""
+    n = len(x)
+    if guard is not None:
+        xg, tg = guard.sample(guard.cfg.per_step)
+        x = torch.cat([x, xg.to(run.device, non_blocking=True)])
+    with torch.autocast(run.device.type, enabled=run.amp):
+        outputs = model(x)
+    outputs = _float(outputs)
+    loss = loss_fn(tuple(o[:n] for o in outputs), y)
+    if guard is not None:
+        distill = loss_fn(tuple(o[n:] for o in outputs), tg.to(run.device, non_blocking=True))
+        loss = loss + guard.cfg.weight * distill
+    return loss
+
+
+def _train_epoch(model: nn.Module, loss_fn: nn.Module, run: _Run, cfg: FitConfig,
+                 guard: Guard | None,
                  desc: str) -> tuple[float, int]:
     model.train()
     total, seen = 0.0, 0
-    bar = tqdm(loader, desc=desc, leave=False, disable=not cfg.progress, mininterval=2.0)
+    bar = tqdm(run.train_loader, desc=desc, leave=False, disable=not cfg.progress,
+               mininterval=2.0)
     for x, y in bar:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with torch.autocast(device.type, enabled=amp):
-            logits = model(x)
-        loss = loss_fn(logits.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
+        loss = _step_loss(model, loss_fn, x, y, run, guard)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
         if cfg.grad_clip:
-            scaler.unscale_(optimizer)
+            run.scaler.unscale_(run.optimizer)
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.scheduler.step()
         total += loss.item() * len(x)
         seen += len(x)
         bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)

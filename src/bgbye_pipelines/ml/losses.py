@@ -1,13 +1,28 @@
-"""Training loss: a weighted sum of segmentation-models-pytorch losses on logits."""
+"""Training loss: weighted smp loss terms on logits, deep supervision, and a served-alpha term.
+
+``loss`` parameters: term weights (``bce``, ``dice``, ``iou``, ``lovasz``, ``focal``) plus
+- ``deep_supervision`` (default true): apply the terms to every output of a multi-output model
+  (u2netp's fused map and six side maps, as U²-Net was trained); false: the first output only;
+- ``served_mae`` (default 0): weight of the mean |served alpha - target| of the first output,
+  where served alpha is what ``bgbye`` decodes (sigmoid, then min-max for u2netp).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
 from bgbye.errors import BgbyeError
+from bgbye_pipelines.ml.served import Normalize, Outputs, as_tuple, served_alpha
+
+_OPTIONS = ("deep_supervision", "served_mae")
+
+
+def _bad(message: str) -> BgbyeError:
+    return BgbyeError(message, code="bad_parameters", http_status=422)
 
 
 def _term(name: str) -> nn.Module:
@@ -23,27 +38,41 @@ def _term(name: str) -> nn.Module:
         return losses.LovaszLoss("binary", from_logits=True)
     if name == "focal":
         return losses.FocalLoss("binary")
-    raise BgbyeError(f"unknown loss term {name!r} (bce, dice, iou, lovasz, focal)",
-                     code="bad_parameters", http_status=422)
+    raise _bad(f"unknown loss term {name!r} (bce, dice, iou, lovasz, focal; options "
+               f"{', '.join(_OPTIONS)})")
 
 
 class CombinedLoss(nn.Module):
     """``sum(weight * term(logits, target))``; targets are float masks in 0..1 (soft allowed)."""
 
-    def __init__(self, weights: Mapping[str, float]):
+    def __init__(self, weights: Mapping[str, float], *, deep_supervision: bool = True,
+                 served_mae: float = 0.0, normalize: Normalize = "none"):
         super().__init__()
-        if not weights:
-            raise BgbyeError("the loss needs at least one term", code="bad_parameters",
-                             http_status=422)
-        self.weights = {name: float(w) for name, w in weights.items()}
+        self.weights = {name: float(w) for name, w in weights.items() if float(w) != 0.0}
+        if not self.weights and not served_mae:
+            raise _bad("the loss needs at least one term")
         self.terms = nn.ModuleDict({name: _term(name) for name in self.weights})
+        self.deep_supervision = deep_supervision
+        self.served_mae = float(served_mae)
+        self.normalize = normalize
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        total = logits.new_zeros(())
-        for name, weight in self.weights.items():
-            total = total + weight * self.terms[name](logits, target)
+    def forward(self, outputs: Outputs, target: torch.Tensor) -> torch.Tensor:
+        maps = as_tuple(outputs)
+        supervised = maps if self.deep_supervision else maps[:1]
+        total = target.new_zeros(())
+        for logits in supervised:
+            for name, weight in self.weights.items():
+                total = total + weight * self.terms[name](logits.float(), target)
+        if self.served_mae:
+            served = served_alpha(maps[0], self.normalize)
+            total = total + self.served_mae * (served - target).abs().mean()
         return total
 
 
-def build_loss(weights: Mapping[str, float] | None = None) -> CombinedLoss:
-    return CombinedLoss(weights or {"bce": 1.0, "iou": 1.0})
+def build_loss(params: Mapping[str, Any] | None = None, normalize: Normalize = "none"
+               ) -> CombinedLoss:
+    params = dict(params or {"bce": 1.0, "iou": 1.0})
+    options = {k: params.pop(k) for k in _OPTIONS if k in params}
+    return CombinedLoss({k: float(v) for k, v in params.items()},
+                        deep_supervision=bool(options.get("deep_supervision", True)),
+                        served_mae=float(options.get("served_mae", 0.0)), normalize=normalize)

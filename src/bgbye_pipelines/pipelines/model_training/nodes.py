@@ -20,12 +20,14 @@ log = logging.getLogger(__name__)
 
 # Fit settings that change how long a run lasts, not what it computes: a resumed run may differ.
 _LENGTH_ONLY = {"epochs", "patience", "max_minutes", "progress", "num_workers", "threads", "device"}
+_DEFINING = ("name", "image_size", "model", "loss", "augment", "limit", "sources",
+             "general_images")
 
 
 def run_fingerprint(manifest: pd.DataFrame, params: dict[str, Any]) -> str:
     """Hash of the data and every parameter that defines the run, except its length."""
-    fit = {k: v for k, v in dict(params.get("fit", {})).items() if k not in _LENGTH_ONLY}
-    keyed = {k: params.get(k) for k in ("name", "image_size", "model", "loss", "augment", "limit")}
+    fit = {k: v for k, v in dict(params["fit"]).items() if k not in _LENGTH_ONLY}
+    keyed = {k: params.get(k) for k in _DEFINING}
     rows = manifest[manifest["split"].isin(["train", "val"])]
     hash_col = "sha256" if "sha256" in rows.columns else "id"
     data = sorted(zip(rows["id"].astype(str), rows["split"].astype(str),
@@ -35,15 +37,36 @@ def run_fingerprint(manifest: pd.DataFrame, params: dict[str, Any]) -> str:
 
 
 def _datasets(manifest: pd.DataFrame, params: dict[str, Any], built: Any) -> tuple[Any, Any]:
-    from bgbye_pipelines.ml.data import AugmentConfig, Normalization, build_datasets
+    from bgbye_pipelines.ml.data import AugmentConfig, build_datasets
 
-    size = int(built.fixed_size or params["image_size"])
-    limit = params.get("limit") or {}
+    limit = params["limit"] or {}
     return build_datasets(
-        manifest, size, AugmentConfig.from_params(params.get("augment")),
-        Normalization(mean=built.mean, std=built.std, scale=built.scale),
-        limit=(limit.get("train"), limit.get("val")),
+        manifest, _size(params, built), AugmentConfig.from_params(params["augment"]),
+        _normalization(built), limit=(limit.get("train"), limit.get("val")),
+        sources=params["sources"], resample=built.resample, from_original=built.from_original,
     )
+
+
+def _size(params: dict[str, Any], built: Any) -> int:
+    return int(built.fixed_size or params["image_size"])
+
+
+def _normalization(built: Any) -> Any:
+    from bgbye_pipelines.ml.data import Normalization
+
+    return Normalization(mean=built.mean, std=built.std, scale=built.scale)
+
+
+def _guard(manifest: pd.DataFrame, params: dict[str, Any], built: Any) -> Any:
+    """The forgetting guard, its targets from the model as built (before any step), or None."""
+    from bgbye_pipelines.ml.guard import Guard, GuardConfig, image_paths
+
+    cfg = GuardConfig.from_params(params["general_images"])
+    if cfg is None:
+        return None
+    hflip = float((params["augment"] or {}).get("hflip", 0.0))
+    return Guard.build(cfg, image_paths(cfg, manifest), built.module, _size(params, built),
+                       built.resample, _normalization(built), built.normalize, hflip)
 
 
 def train_model(manifest: pd.DataFrame, params: dict[str, Any]
@@ -54,23 +77,34 @@ def train_model(manifest: pd.DataFrame, params: dict[str, Any]
     from bgbye_pipelines.ml.model import build_model, count_parameters
 
     name = str(params["name"])
-    cfg = FitConfig.from_params(dict(params.get("fit", {})))
+    cfg = FitConfig.from_params(dict(params["fit"]))
     seed_everything(cfg.seed)  # same initial weights (decoder init) on every fresh start
-    built = build_model(dict(params.get("model", {})))
+    built = build_model(dict(params["model"]))
     train_ds, val_ds = _datasets(manifest, params, built)
-    checkpoint_dir = Path(params.get("checkpoint_dir", "data/06_models/checkpoints")) / name
+    guard = _guard(manifest, params, built)
+    checkpoint_dir = Path(params["checkpoint_dir"]) / name
     fingerprint = run_fingerprint(manifest, params)
-    if not params.get("resume", True):
+    if not params["resume"]:
         (checkpoint_dir / "last.pt").unlink(missing_ok=True)
     log.info("%s: %s, %.1fM parameters, input %dpx, run %s", name, built.init,
              count_parameters(built.module) / 1e6, train_ds.size, fingerprint)
-    result = fit(built.module, build_loss(params.get("loss")), train_ds, val_ds, cfg,
-                 checkpoint_dir, fingerprint=fingerprint, name=name)
+    result = fit(built.module, build_loss(params["loss"], built.normalize), train_ds, val_ds,
+                 cfg, checkpoint_dir, fingerprint=fingerprint, name=name,
+                 normalize=built.normalize, guard=guard)
     history = pd.DataFrame(result.history)
+    return history, _summary(manifest, params, built, result, train_ds, val_ds, fingerprint,
+                             cfg.monitor, guard)
+
+
+def _summary(manifest: pd.DataFrame, params: dict[str, Any], built: Any, result: Any,
+             train_ds: Any, val_ds: Any, fingerprint: str, monitor: str, guard: Any
+             ) -> dict[str, Any]:
+    from bgbye_pipelines.ml.model import count_parameters
+
     counts = (manifest.groupby(["source", "split"]).size().unstack(fill_value=0)
               .to_dict(orient="index"))
     summary = {
-        "name": name,
+        "name": str(params["name"]),
         "fingerprint": fingerprint,
         "init": built.init,
         "encoder": built.encoder,
@@ -79,12 +113,17 @@ def train_model(manifest: pd.DataFrame, params: dict[str, Any]
         "best_checkpoint": str(result.best_path),
         "best_epoch": result.best_epoch,
         "best_score": None if result.best_epoch == 0 else result.best_score,
-        "monitor": cfg.monitor,
+        "monitor": monitor,
         "stop_reason": result.stop_reason,
         "epochs_run": len(result.history),
+        "images_seen": int(sum(r.get("images", 0) for r in result.history)),
         "device": result.device,
         "resumed_from": result.resumed_from,
         "train_seconds": round(result.train_seconds, 1),
+        "training_sources": sorted(set(train_ds.sources)),
+        "general_images": None if guard is None else {
+            "count": len(guard), "sources": guard.cfg.sources, "dir": guard.cfg.dir,
+            "per_step": guard.cfg.per_step, "weight": guard.cfg.weight},
         "pairs": {"train": len(train_ds), "val": len(val_ds)},
         "data": {str(k): {str(s): int(n) for s, n in v.items()} for k, v in counts.items()},
     }
@@ -92,7 +131,7 @@ def train_model(manifest: pd.DataFrame, params: dict[str, Any]
     if best:
         summary["val_metrics"] = {k: round(float(best[k]), 5)
                                   for k in ("val_loss", "val_mae", "val_iou")}
-    return history, summary
+    return summary
 
 
 def export_model(manifest: pd.DataFrame, summary: dict[str, Any], params: dict[str, Any]
@@ -107,36 +146,36 @@ def export_model(manifest: pd.DataFrame, summary: dict[str, Any], params: dict[s
         export_onnx,
         ort_diff,
     )
-    from bgbye_pipelines.ml.model import build_model
+    from bgbye_pipelines.ml.model import build_model, keep_first_output
+    from bgbye_pipelines.ml.served import ServingHead
 
     name = str(params["name"])
-    export_params = dict(params.get("export", {}))
-    built = build_model(dict(params.get("model", {})))
+    export_params = dict(params["export"])
+    built = build_model(dict(params["model"]))
     state = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)
     built.module.load_state_dict(state["model"])
+    head = ServingHead(keep_first_output(built.module), built.export_kind)
     size = int(summary["image_size"])
-    dynamic_size = built.fixed_size is None and bool(export_params.get("dynamic_size", True))
-    out_dir = Path(params.get("output_dir", "data/06_models"))
+    dynamic_size = built.fixed_size is None and bool(export_params["dynamic_size"])
+    out_dir = Path(params["output_dir"])
     onnx_path = out_dir / f"{name}.onnx"
-    export_onnx(built.module, onnx_path, size, dynamic_size=dynamic_size,
-                opset=int(export_params.get("opset", 17)))
+    export_onnx(head, onnx_path, size, dynamic_size=dynamic_size, opset=int(export_params["opset"]))
     sizes = [size, size + 64] if dynamic_size else [size]
-    diff = check_parity(built.module, onnx_path, sizes,
-                        float(export_params.get("parity_tolerance", 1e-3)))
-    sources = sorted(str(s) for s in manifest["source"].unique())
+    diff = check_parity(head, onnx_path, sizes, float(export_params["parity_tolerance"]))
     spec = build_spec(
-        name=name, size=size, mean=built.mean, std=built.std, scale=built.scale,
-        dynamic_batch=True,
-        description=f"U-Net ({built.init}) trained by bgbye's model_training pipeline",
-        license=str(params.get("license", "unknown: inherits the training data's terms")),
+        name=name, size=size, built=built, dynamic_batch=True,
+        description=f"{built.init} fine-tuned by bgbye's model_training pipeline",
+        license=str(params["license"]),
         source=f"kedro run (model_training), run {summary['fingerprint']}",
-        training_data={"sources": sources, "pairs": summary["pairs"],
+        training_data={"sources": summary["training_sources"],
+                       "general_images": summary["general_images"], "pairs": summary["pairs"],
+                       "images_seen": summary["images_seen"],
                        "per_source_split": summary["data"]},
         metrics={"validation": summary.get("val_metrics", {}), "best_epoch": summary["best_epoch"],
                  "epochs_run": summary["epochs_run"], "stop_reason": summary["stop_reason"]},
         extra={"sha256": sha256_file(onnx_path), "file": onnx_path.name,
-               "parameters": {"model": params.get("model"), "image_size": size,
-                              "loss": params.get("loss"), "fit": params.get("fit")}},
+               "parameters": {k: params[k] for k in ("model", "loss", "augment", "fit")}
+               | {"image_size": size}},
     )
     spec_path = onnx_path.with_suffix(".json")
     spec.dump(spec_path)
@@ -144,8 +183,9 @@ def export_model(manifest: pd.DataFrame, summary: dict[str, Any], params: dict[s
     result: dict[str, Any] = {
         "name": name, "onnx_path": str(onnx_path), "spec_path": str(spec_path),
         "bytes": onnx_path.stat().st_size, "parity_max_abs_diff": diff,
-        "dynamic_size": dynamic_size, "image_size": size}
-    if export_params.get("fp16_copy"):
+        "dynamic_size": dynamic_size, "image_size": size,
+        "training_sources": summary["training_sources"]}
+    if export_params["fp16_copy"]:
         # Half-size copy (fp16 weights, fp32 compute); evaluation scores it beside the original.
         half_path = out_dir / f"{name}-fp16.onnx"
         compress_fp16_weights(onnx_path, half_path)
