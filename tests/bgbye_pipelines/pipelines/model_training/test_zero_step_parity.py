@@ -1,0 +1,85 @@
+"""Zero-step parity: u2netp fine-tuned for zero steps, exported and scored as served, IS u2netp.
+
+This pins everything between training and serving (decoding, Lanczos resize, /max and ImageNet
+normalisation, output selection, sigmoid and min-max), so any later gain is the training's.
+The parameters are conf/shared_u2netp's own, so the shipped recipe is what is checked.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("onnx2torch")
+
+from bgbye import imageio  # noqa: E402
+from bgbye.engines import EngineCache  # noqa: E402
+from bgbye.models.spec import ModelSpec  # noqa: E402
+from bgbye.remover import Remover  # noqa: E402
+from bgbye_pipelines.pipelines.model_evaluation.nodes import evaluate_models, make_settings  # noqa: E402
+from bgbye_pipelines.pipelines.model_training.nodes import export_model, train_model  # noqa: E402
+from tests.bgbye_pipelines.conf_fixtures import env_parameters  # noqa: E402
+from tests.bgbye_pipelines.ml.manifest_fixtures import write_manifest  # noqa: E402
+
+pytestmark = pytest.mark.train
+
+
+def _params(tmp_path: Path, u2netp_path: Path) -> dict[str, Any]:
+    params = copy.deepcopy(env_parameters("shared_u2netp")["model_training"])
+    params.update(name="u2netp-ft0", sources=None, general_images=None,
+                  checkpoint_dir=str(tmp_path / "ckpt"), output_dir=str(tmp_path / "models"))
+    params["model"]["u2netp_path"] = str(u2netp_path)
+    params["fit"].update(epochs=0, progress=False, threads=None)
+    return params
+
+
+def test_zero_steps_export_serves_stock_u2netp(tmp_path: Path, u2netp_path: Path) -> None:
+    manifest = write_manifest(tmp_path / "d", size=(150, 110))
+    params = _params(tmp_path, u2netp_path)
+    _, summary = train_model(manifest, params)
+    assert summary["epochs_run"] == 0 and summary["images_seen"] == 0
+    exported = export_model(manifest, summary, params)
+
+    spec = ModelSpec.load(Path(exported["spec_path"]))
+    stock = ModelSpec.load(Path(__file__).parents[4] / "src/bgbye/models/specs/u2netp.json")
+    assert spec.input.resample == stock.input.resample == "lanczos"
+    assert spec.input.model_dump(exclude={"dynamic_batch"}) == stock.input.model_dump(
+        exclude={"dynamic_batch"})
+    assert spec.output == stock.output  # sigmoid probability of d0, min-max normalised
+
+    models = tmp_path / "stock"
+    models.mkdir()
+    (models / "u2netp.onnx").symlink_to(u2netp_path)
+    eval_params = {**env_parameters("shared_u2netp")["model_evaluation"],
+                   "baselines": ["u2netp"], "model_dir": str(models), "threads": 1}
+    metrics, _ = evaluate_models(manifest, exported, eval_params)
+    ours, theirs = metrics["models"]["u2netp-ft0"], metrics["models"]["u2netp"]
+    for group in ("overall", "per_source"):
+        flat_ours, flat_theirs = _flat(ours[group]), _flat(theirs[group])
+        assert flat_ours.keys() == flat_theirs.keys()
+        for key, value in flat_ours.items():
+            assert round(value, 3) == round(flat_theirs[key], 3), key
+
+    settings = make_settings(eval_params, exported)
+    cache = EngineCache(settings)
+    trained, reference = (Remover(cache.get(ref), settings)
+                          for ref in (exported["onnx_path"], "u2netp"))
+    for path in manifest[manifest["split"] == "test"]["image_path"]:
+        rgb = imageio.read_rgb(str(path))
+        delta = np.abs(trained.remove_array(rgb).astype(int) - reference.remove_array(rgb))
+        assert delta.mean() < 0.5, path  # mean |Δα| < 0.5/255
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        elif isinstance(value, (int, float)):
+            out[f"{prefix}{key}"] = float(value)
+    return out
