@@ -11,10 +11,6 @@ DEFAULT_SEQUENCE = ("data_ingestion", "data_preprocessing", "model_training", "m
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    pipelines = find_pipelines(raise_errors=False)  # one broken package only warns
-    default = Pipeline([])
-    for name in DEFAULT_SEQUENCE:  # tolerate pipelines other people have not written yet
-        if name in pipelines:
-            default += pipelines[name]
-    pipelines["__default__"] = default
+    pipelines = find_pipelines(raise_errors=True)  # a broken pipeline package fails loudly
+    pipelines["__default__"] = sum((pipelines[name] for name in DEFAULT_SEQUENCE), Pipeline([]))
     return pipelines

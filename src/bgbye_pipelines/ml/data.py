@@ -253,6 +253,14 @@ def composite(img: torch.Tensor, mask: torch.Tensor, background: torch.Tensor) -
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
+def balanced_head(rows: pd.DataFrame, n: int) -> pd.DataFrame:
+    """At most ``n`` rows, taken round-robin over the sources (a capped validation set still
+    covers every domain)."""
+    rank = rows.groupby("source").cumcount()
+    return rows.assign(_rank=rank).sort_values(["_rank", "source"], kind="stable").head(n) \
+        .drop(columns="_rank").reset_index(drop=True)
+
+
 def build_datasets(
     manifest: pd.DataFrame,
     size: int,
@@ -269,9 +277,9 @@ def build_datasets(
     train_rows = select_sources(manifest_split(manifest, "train"), sources, "train")
     val_rows = select_sources(manifest_split(manifest, "val"), sources, "val")
     if limit[0]:
-        train_rows = train_rows.head(limit[0])
+        train_rows = balanced_head(train_rows, limit[0])
     if limit[1]:
-        val_rows = val_rows.head(limit[1])
+        val_rows = balanced_head(val_rows, limit[1])
     return (
         SegmentationDataset(train_rows, size, train=True, augment=augment,
                             normalization=normalization, resample=resample,

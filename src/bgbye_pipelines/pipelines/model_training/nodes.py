@@ -70,8 +70,11 @@ def _guard(manifest: pd.DataFrame, params: dict[str, Any], built: Any) -> Any:
 
 
 def train_model(manifest: pd.DataFrame, params: dict[str, Any]
-                ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Train (or resume) and return the per-epoch history and a summary for export/report."""
+                ) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
+    """Train (or resume); the per-epoch history, a summary for export/report, and the best
+    weights (a state dict: the ``model_checkpoint`` dataset)."""
+    import torch
+
     from bgbye_pipelines.ml.fit import FitConfig, fit, seed_everything
     from bgbye_pipelines.ml.losses import build_loss
     from bgbye_pipelines.ml.model import build_model, count_parameters
@@ -92,8 +95,9 @@ def train_model(manifest: pd.DataFrame, params: dict[str, Any]
                  cfg, checkpoint_dir, fingerprint=fingerprint, name=name,
                  normalize=built.normalize, guard=guard)
     history = pd.DataFrame(result.history)
+    best = torch.load(result.best_path, map_location="cpu", weights_only=True)["model"]
     return history, _summary(manifest, params, built, result, train_ds, val_ds, fingerprint,
-                             cfg.monitor, guard)
+                             cfg.monitor, guard), best
 
 
 def _summary(manifest: pd.DataFrame, params: dict[str, Any], built: Any, result: Any,
@@ -134,26 +138,19 @@ def _summary(manifest: pd.DataFrame, params: dict[str, Any], built: Any, result:
     return summary
 
 
-def export_model(manifest: pd.DataFrame, summary: dict[str, Any], params: dict[str, Any]
-                 ) -> dict[str, Any]:
-    """Best checkpoint -> ``<output_dir>/<name>.onnx`` + ModelSpec ``<name>.json`` (checked)."""
-    import torch
-
-    from bgbye_pipelines.ml.export import (
-        build_spec,
-        check_parity,
-        compress_fp16_weights,
-        export_onnx,
-        ort_diff,
-    )
+def export_model(manifest: pd.DataFrame, summary: dict[str, Any], best: dict[str, Any],
+                 params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Best weights -> ONNX + ModelSpec, checked against torch, published as
+    ``<output_dir>/<name>.onnx`` + ``<name>.json``; returns (a summary, the model files for the
+    versioned ``trained_model`` dataset)."""
+    from bgbye_pipelines.ml.export import build_spec, check_parity, export_onnx
     from bgbye_pipelines.ml.model import build_model, keep_first_output
     from bgbye_pipelines.ml.served import ServingHead
 
     name = str(params["name"])
     export_params = dict(params["export"])
     built = build_model(dict(params["model"]))
-    state = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)
-    built.module.load_state_dict(state["model"])
+    built.module.load_state_dict(best)
     head = ServingHead(keep_first_output(built.module), built.export_kind)
     size = int(summary["image_size"])
     dynamic_size = built.fixed_size is None and bool(export_params["dynamic_size"])
@@ -186,14 +183,22 @@ def export_model(manifest: pd.DataFrame, summary: dict[str, Any], params: dict[s
         "dynamic_size": dynamic_size, "image_size": size,
         "training_sources": summary["training_sources"]}
     if export_params["fp16_copy"]:
-        # Half-size copy (fp16 weights, fp32 compute); evaluation scores it beside the original.
-        half_path = out_dir / f"{name}-fp16.onnx"
-        compress_fp16_weights(onnx_path, half_path)
-        half_spec = spec.model_copy(update={
-            "name": f"{name}-fp16", "file": half_path.name, "sha256": sha256_file(half_path),
-            "description": spec.description + "; weights stored as float16"})
-        half_spec.dump(half_path.with_suffix(".json"))
-        result["fp16"] = {"onnx_path": str(half_path), "bytes": half_path.stat().st_size,
-                          "max_abs_diff_vs_fp32": ort_diff(onnx_path, half_path, size)}
-        log.info("fp16 copy %s (%.1f MB)", half_path, half_path.stat().st_size / 1e6)
-    return result
+        result["fp16"] = _fp16_copy(onnx_path, spec, size)
+    files = {"name": name, "onnx": onnx_path.read_bytes(),
+             "spec": spec_path.read_text(encoding="utf-8")}
+    return result, files
+
+
+def _fp16_copy(onnx_path: Path, spec: Any, size: int) -> dict[str, Any]:
+    """Half-size copy (fp16 weights, fp32 compute); evaluation scores it beside the original."""
+    from bgbye_pipelines.ml.export import compress_fp16_weights, ort_diff
+
+    half_path = onnx_path.with_name(f"{spec.name}-fp16.onnx")
+    compress_fp16_weights(onnx_path, half_path)
+    half_spec = spec.model_copy(update={
+        "name": f"{spec.name}-fp16", "file": half_path.name, "sha256": sha256_file(half_path),
+        "description": spec.description + "; weights stored as float16"})
+    half_spec.dump(half_path.with_suffix(".json"))
+    log.info("fp16 copy %s (%.1f MB)", half_path, half_path.stat().st_size / 1e6)
+    return {"onnx_path": str(half_path), "bytes": half_path.stat().st_size,
+            "max_abs_diff_vs_fp32": ort_diff(onnx_path, half_path, size)}

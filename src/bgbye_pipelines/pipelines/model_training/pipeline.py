@@ -1,4 +1,5 @@
-"""model_training: model_input_manifest -> checkpoints -> data/06_models/<name>.onnx + .json."""
+"""model_training: model_input_manifest -> model_checkpoint -> trained_model (versioned) and
+the served copy <output_dir>/<name>.onnx + .json."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from bgbye_pipelines.pipelines.model_training.nodes import export_model, train_m
 def create_pipeline(**kwargs: object) -> Pipeline:
     return pipeline([
         node(train_model, inputs=["model_input_manifest", "params:model_training"],
-             outputs=["training_history", "training_summary"], name="train_model"),
+             outputs=["training_history", "training_summary", "model_checkpoint"],
+             name="train_model"),
         node(export_model,
-             inputs=["model_input_manifest", "training_summary", "params:model_training"],
-             outputs="exported_model", name="export_model"),
+             inputs=["model_input_manifest", "training_summary", "model_checkpoint",
+                     "params:model_training"],
+             outputs=["exported_model", "trained_model"], name="export_model"),
     ])

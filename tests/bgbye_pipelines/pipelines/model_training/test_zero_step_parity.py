@@ -17,14 +17,14 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnx2torch")
 
-from bgbye import imageio  # noqa: E402
-from bgbye.engines import EngineCache  # noqa: E402
-from bgbye.models.spec import ModelSpec  # noqa: E402
-from bgbye.remover import Remover  # noqa: E402
-from bgbye_pipelines.pipelines.model_evaluation.nodes import evaluate_models, make_settings  # noqa: E402
-from bgbye_pipelines.pipelines.model_training.nodes import export_model, train_model  # noqa: E402
-from tests.bgbye_pipelines.conf_fixtures import env_parameters  # noqa: E402
-from tests.bgbye_pipelines.ml.manifest_fixtures import write_manifest  # noqa: E402
+from bgbye import imageio
+from bgbye.engines import EngineCache
+from bgbye.models.spec import ModelSpec
+from bgbye.remover import Remover
+from bgbye_pipelines.pipelines.model_evaluation.nodes import evaluate_models, make_settings
+from bgbye_pipelines.pipelines.model_training.nodes import export_model, train_model
+from tests.bgbye_pipelines.conf_fixtures import env_parameters
+from tests.bgbye_pipelines.ml.manifest_fixtures import write_manifest
 
 pytestmark = pytest.mark.train
 
