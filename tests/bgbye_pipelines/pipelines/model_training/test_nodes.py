@@ -26,15 +26,17 @@ pytestmark = pytest.mark.train
 
 def _params(tmp_path: Path) -> dict[str, Any]:
     return {
-        "name": "tiny-unet", "image_size": 32,
+        "name": "tiny-unet", "image_size": 32, "sources": None, "general_images": None,
+        "limit": {"train": None, "val": None}, "resume": True,
         "model": {"encoder": "efficientnet-lite0", "encoder_weights": "imagenet",
                   "decoder_channels": [16, 16, 8, 8, 8]},
-        "loss": {"bce": 1.0, "dice": 1.0},
+        "loss": {"bce": 1.0, "dice": 1.0, "deep_supervision": True, "served_mae": 0.0},
         "augment": {"enabled": True},
         "fit": {"epochs": 1, "batch_size": 4, "warmup_epochs": 0, "device": "cpu",
                 "progress": False},
         "checkpoint_dir": str(tmp_path / "ckpt"), "output_dir": str(tmp_path / "models"),
-        "export": {"dynamic_size": True, "parity_tolerance": 1e-3, "fp16_copy": True},
+        "export": {"opset": 17, "dynamic_size": True, "parity_tolerance": 1e-3,
+                   "fp16_copy": True},
         "license": "test",
     }
 
@@ -55,12 +57,13 @@ def test_fingerprint_ignores_run_length_but_not_data_or_model(tmp_path: Path) ->
 def test_train_export_and_serve(tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path / "d")
     params = _params(tmp_path)
-    history, summary = train_model(manifest, params)
+    history, summary, best = train_model(manifest, params)
     assert list(history["epoch"]) == [1]
     assert summary["best_epoch"] == 1 and summary["pairs"] == {"train": 12, "val": 4}
     assert Path(summary["best_checkpoint"]).is_file()
 
-    exported = export_model(manifest, summary, params)
+    exported, files = export_model(manifest, summary, best, params)
+    assert files["name"] == "tiny-unet" and files["onnx"] == Path(exported["onnx_path"]).read_bytes()
     onnx_path = Path(exported["onnx_path"])
     assert onnx_path.is_file() and exported["parity_max_abs_diff"] < 1e-3
     spec = ModelSpec.load(onnx_path.with_suffix(".json"))
@@ -80,5 +83,34 @@ def test_train_export_and_serve(tmp_path: Path) -> None:
     assert alpha.shape == (40, 30)
 
     # a second run of the node resumes: nothing left to train, same history
-    again, summary2 = train_model(manifest, params)
+    again, summary2, _ = train_model(manifest, params)
     assert summary2["resumed_from"] == 2 and len(again) == 1
+
+
+def test_sources_and_general_images_are_checked_with_clear_errors(tmp_path: Path) -> None:
+    from bgbye_pipelines.ml.data import DataError
+
+    manifest = write_manifest(tmp_path / "d")
+    params = _params(tmp_path)
+    with pytest.raises(DataError, match=r"unknown source\(s\) \['gamma'\].*\['alpha', 'beta'\]"):
+        train_model(manifest, {**params, "sources": ["gamma"]})
+    missing = {"dir": str(tmp_path / "nowhere")}
+    with pytest.raises(DataError, match="does not exist"):
+        train_model(manifest, {**params, "general_images": missing})
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="holds no images"):
+        train_model(manifest, {**params, "general_images": {"dir": str(tmp_path / "empty")}})
+    with pytest.raises(DataError, match="unknown source"):
+        train_model(manifest, {**params, "general_images": {"sources": ["gamma"]}})
+    with pytest.raises(DataError, match="test split"):
+        train_model(manifest, {**params, "general_images": {"sources": ["beta"], "split": "test"}})
+
+
+def test_training_on_one_source_with_the_forgetting_guard(tmp_path: Path) -> None:
+    manifest = write_manifest(tmp_path / "d")
+    params = {**_params(tmp_path), "sources": ["alpha"],
+              "general_images": {"sources": ["beta"], "per_step": 2, "weight": 1.0}}
+    history, summary, _ = train_model(manifest, params)
+    assert summary["training_sources"] == ["alpha"] and summary["pairs"]["train"] == 6
+    assert summary["general_images"]["count"] == 6  # beta's train images, masks unused
+    assert summary["images_seen"] == 4 and len(history) == 1

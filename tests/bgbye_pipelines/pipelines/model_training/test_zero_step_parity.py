@@ -41,9 +41,9 @@ def _params(tmp_path: Path, u2netp_path: Path) -> dict[str, Any]:
 def test_zero_steps_export_serves_stock_u2netp(tmp_path: Path, u2netp_path: Path) -> None:
     manifest = write_manifest(tmp_path / "d", size=(150, 110))
     params = _params(tmp_path, u2netp_path)
-    _, summary = train_model(manifest, params)
+    _, summary, best = train_model(manifest, params)
     assert summary["epochs_run"] == 0 and summary["images_seen"] == 0
-    exported = export_model(manifest, summary, params)
+    exported, _ = export_model(manifest, summary, best, params)
 
     spec = ModelSpec.load(Path(exported["spec_path"]))
     stock = ModelSpec.load(Path(__file__).parents[4] / "src/bgbye/models/specs/u2netp.json")
