@@ -12,5 +12,7 @@ DEFAULT_SEQUENCE = ("data_ingestion", "data_preprocessing", "model_training", "m
 
 def register_pipelines() -> dict[str, Pipeline]:
     pipelines = find_pipelines(raise_errors=True)  # a broken pipeline package fails loudly
-    pipelines["__default__"] = sum((pipelines[name] for name in DEFAULT_SEQUENCE), Pipeline([]))
+    # `kedro run --pipelines X` makes Kedro import only X, so the others may be absent here.
+    pipelines["__default__"] = sum((pipelines[name] for name in DEFAULT_SEQUENCE
+                                    if name in pipelines), Pipeline([]))
     return pipelines
