@@ -30,9 +30,9 @@ OVERALL = "overall"
 def make_settings(params: dict[str, Any], exported: dict[str, Any]) -> Settings:
     """Runtime settings for evaluation; the trained model's folder is one of the model dirs."""
     overrides: dict[str, Any] = {"pushgateway_url": None}
-    if params.get("model_dir"):
+    if params["model_dir"]:
         overrides["model_dir"] = Path(params["model_dir"])
-    if params.get("threads"):
+    if params["threads"]:
         overrides["threads"] = int(params["threads"])
     overrides["extra_model_dirs"] = [Path(exported["onnx_path"]).parent]
     return Settings(**overrides)
@@ -41,7 +41,7 @@ def make_settings(params: dict[str, Any], exported: dict[str, Any]) -> Settings:
 def model_refs(params: dict[str, Any], exported: dict[str, Any], settings: Settings) -> list[str]:
     """The trained model (by path) first, then the baselines; ``auto`` = every registered model."""
     refs = [str(exported["onnx_path"])]
-    baselines = params.get("baselines", "auto")
+    baselines = params["baselines"]
     if baselines == "auto":
         entries = Registry(settings).entries()
         names = [n for n, e in entries.items() if e.available and n != exported["name"]]
@@ -60,11 +60,11 @@ def load_pair(row: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_rows(manifest: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    rows = manifest[manifest["split"] == params.get("split", "test")].reset_index(drop=True)
-    if params.get("limit"):
+    rows = manifest[manifest["split"] == params["split"]].reset_index(drop=True)
+    if params["limit"]:
         rows = rows.groupby("source", group_keys=False).head(int(params["limit"]))
     if rows.empty:
-        raise BgbyeError(f"no {params.get('split', 'test')!r} rows in the manifest to evaluate",
+        raise BgbyeError(f"no {params['split']!r} rows in the manifest to evaluate",
                          code="bad_training_data", http_status=422)
     return rows.reset_index(drop=True)
 
@@ -108,15 +108,34 @@ def evaluate_models(manifest: pd.DataFrame, exported: dict[str, Any], params: di
         log.info("%s: MAE %.4f over %d test images (%.2f s/image)", name,
                  models[name][OVERALL]["mae"], len(pairs), seconds / len(pairs))
     metrics = {
-        "split": params.get("split", "test"),
+        "split": params["split"],
         "n_images": len(pairs),
         "sources": sorted(str(s) for s in rows["source"].unique()),
         "trained_model": exported["name"],
         "models": models,
         "skipped": skipped,
-        "comparison": _comparison(models, exported["name"], str(params.get("reference", "u2netp"))),
+        "comparison": _comparison(models, exported["name"], str(params["reference"])),
+        "domains": _domains(models, exported, str(params["reference"])),
     }
     return metrics, pd.DataFrame(per_image)
+
+
+def _domains(models: dict[str, Any], exported: dict[str, Any], reference: str
+             ) -> dict[str, Any]:
+    """Per source: did the run train on it, and the trained model's MAE against the reference's
+    (``change`` = ours / theirs - 1). Sources it did not train on show forgetting."""
+    trained, trained_on = exported["name"], set(exported.get("training_sources") or [])
+    if trained not in models or reference not in models:
+        return {}
+    out = {}
+    for source, ours in models[trained]["per_source"].items():
+        theirs = models[reference]["per_source"].get(source)
+        if not theirs:
+            continue
+        out[source] = {"trained_on": source in trained_on, "n": ours["n"], "mae": ours["mae"],
+                       "reference_mae": theirs["mae"],
+                       "change": ours["mae"] / theirs["mae"] - 1 if theirs["mae"] else None}
+    return out
 
 
 def _comparison(models: dict[str, Any], trained: str, reference: str) -> dict[str, Any]:
@@ -182,8 +201,8 @@ def render_previews(manifest: pd.DataFrame, exported: dict[str, Any], scores: pd
     settings = make_settings(params, exported)
     remover = Remover(EngineCache(settings).get(str(exported["onnx_path"])), settings)
     rows = test_rows(manifest, params)
-    height = int(params.get("preview_height", 160))
-    per_source = int(params.get("preview_per_source", 2))
+    height = int(params["preview_height"])
+    per_source = int(params["preview_per_source"])
     sample = rows.groupby("source", group_keys=False).head(per_source)
     panels, captions = [], []
     for _, row in sample.iterrows():
@@ -194,7 +213,7 @@ def render_previews(manifest: pd.DataFrame, exported: dict[str, Any], scores: pd
     preview = _grid(panels, ["Image", "Pred Mask", "BG Removed"], height, captions)
 
     ours = scores[scores["model"] == exported["name"]].sort_values("mae", ascending=False)
-    worst = ours.head(int(params.get("worst_cases", 6)))
+    worst = ours.head(int(params["worst_cases"]))
     by_id = rows.set_index("id")
     panels, captions = [], []
     for _, item in worst.iterrows():
@@ -263,6 +282,23 @@ def _table(models: dict[str, Any], key: str | None, trained: str) -> list[str]:
     return lines
 
 
+def _domain_lines(metrics: dict[str, Any], trained: str) -> list[str]:
+    domains = metrics.get("domains") or {}
+    if not domains:
+        return []
+    ref = metrics["comparison"]["reference"]
+    lines = ["## In domain and held out", "",
+             f"MAE per source, {trained} against {ref}; *held out* = the run did not train on "
+             "that source (forgetting shows there).", "",
+             f"| source | role | n | {trained} | {ref} | change |", "|---|---|---|---|---|---|"]
+    for source, d in domains.items():
+        role = "trained on" if d["trained_on"] else "*held out*"
+        change = "–" if d["change"] is None else f"{d['change'] * 100:+.1f} %"
+        lines.append(f"| {source} | {role} | {d['n']} | {d['mae']:.4f} | "
+                     f"{d['reference_mae']:.4f} | {change} |")
+    return [*lines, ""]
+
+
 def write_report(metrics: dict[str, Any], summary: dict[str, Any], history: pd.DataFrame,
                  exported: dict[str, Any]) -> str:
     """The Markdown evaluation report (pictures are beside it in data/08_reporting/)."""
@@ -278,6 +314,7 @@ def write_report(metrics: dict[str, Any], summary: dict[str, Any], history: pd.D
         lines += [f"**{trained} {verdict} {cmp_['reference']}** on MAE: "
                   f"{cmp_['trained_mae']:.4f} vs {cmp_['reference_mae']:.4f} "
                   f"({cmp_['mae_delta']:+.4f}).", ""]
+    lines += _domain_lines(metrics, trained)
     lines += ["## Overall", "", *_table(metrics["models"], None, trained), ""]
     lines += ["## Per source", ""]
     for src in metrics["sources"]:

@@ -26,8 +26,8 @@ def setup(tmp_path: Path) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]
     manifest = write_manifest(tmp_path / "data")
     onnx_path = write_tiny_model(tmp_path / "models", name="mine")
     exported = {"name": "mine", "onnx_path": str(onnx_path), "bytes": onnx_path.stat().st_size,
-                "parity_max_abs_diff": 0.0}
-    params = {"split": "test", "baselines": ["heuristic", "no-such-model"],
+                "parity_max_abs_diff": 0.0, "training_sources": ["alpha"]}
+    params = {"split": "test", "baselines": ["heuristic", "no-such-model"], "limit": None,
               "reference": "heuristic",
               "model_dir": str(tmp_path / "empty"), "threads": 1, "preview_per_source": 1,
               "preview_height": 48, "worst_cases": 2}
@@ -50,6 +50,12 @@ def test_scores_trained_model_and_baselines_per_source(setup) -> None:
     assert cmp_["available"]
     assert cmp_["beats_reference"] == (cmp_["trained_mae"] < cmp_["reference_mae"])
     assert len(scores) == 8 and set(scores["model"]) == {"mine", "heuristic"}
+    # every source says whether the run trained on it (leave-one-source-out rows)
+    domains = metrics["domains"]
+    assert domains["alpha"]["trained_on"] and not domains["beta"]["trained_on"]
+    assert np.isclose(domains["beta"]["change"],
+                      mine["per_source"]["beta"]["mae"] / metrics["models"]["heuristic"][
+                          "per_source"]["beta"]["mae"] - 1)
     # the per-image MAE agrees with the table's mean
     assert np.isclose(scores[scores["model"] == "mine"]["mae"].mean(), mine["overall"]["mae"])
 
@@ -70,6 +76,7 @@ def test_previews_and_report(setup) -> None:
     report = write_report(metrics, summary, history, exported)
     assert "| **mine** (trained) |" in report and "### beta" in report
     assert "qualitative_preview.png" in report and "SAD" in report
+    assert "| beta | *held out* |" in report and "| alpha | trained on |" in report
 
 
 def test_empty_test_split_is_a_clear_error(setup) -> None:

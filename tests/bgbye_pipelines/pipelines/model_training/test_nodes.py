@@ -63,7 +63,8 @@ def test_train_export_and_serve(tmp_path: Path) -> None:
     assert Path(summary["best_checkpoint"]).is_file()
 
     exported, files = export_model(manifest, summary, best, params)
-    assert files["name"] == "tiny-unet" and files["onnx"] == Path(exported["onnx_path"]).read_bytes()
+    assert files["name"] == "tiny-unet"
+    assert files["onnx"] == Path(exported["onnx_path"]).read_bytes()
     onnx_path = Path(exported["onnx_path"])
     assert onnx_path.is_file() and exported["parity_max_abs_diff"] < 1e-3
     spec = ModelSpec.load(onnx_path.with_suffix(".json"))
