@@ -24,10 +24,9 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader
 
 from bgbye_pipelines.ml.data import AugmentConfig, Normalization, SegmentationDataset
-from bgbye_pipelines.ml.fit import FitConfig, _train_epoch, make_scheduler
+from bgbye_pipelines.ml.fit import FitConfig, _setup, _train_epoch
 from bgbye_pipelines.ml.losses import build_loss
 from bgbye_pipelines.ml.model import build_model
 
@@ -85,13 +84,9 @@ def fit_loop(model: torch.nn.Module, ds: SegmentationDataset, batch: int) -> Rat
     scheduler, grad clipping, progress bar); validation and checkpointing are per epoch."""
     cfg = FitConfig(epochs=1, batch_size=batch, lr=1e-4, warmup_epochs=0, progress=True,
                     device="cpu")
-    loader = DataLoader(ds, batch_size=batch, shuffle=True, drop_last=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = make_scheduler(opt, cfg, len(loader))
-    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    run = _setup(model, ds, ds, cfg)  # the fit loop's own loaders, optimizer and scheduler
     wall, cpu = time.perf_counter(), time.process_time()
-    _, seen = _train_epoch(model, build_loss(), loader, opt, sched, scaler, torch.device("cpu"),
-                           False, cfg, desc="fit loop")
+    _, seen = _train_epoch(model, build_loss(), run, cfg, None, desc="fit loop")
     return _rates(seen, time.perf_counter() - wall, time.process_time() - cpu)
 
 
