@@ -434,6 +434,15 @@ def _train_epoch(model: nn.Module, loss_fn: nn.Module, run: _Run, cfg: FitConfig
     return total / max(seen, 1), seen
 
 
+def is_finished(checkpoint_dir: Path, fingerprint: str, cfg: FitConfig) -> bool:
+    """Whether ``fit`` would return at once (a finished run of this configuration)."""
+    state = _load_checkpoint(Path(checkpoint_dir) / LAST, fingerprint)
+    if state is None:
+        return False
+    return (state.get("stop_reason") in ("early_stopping", "time_budget")
+            or state["epoch"] + 1 > cfg.epochs)
+
+
 def _load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
     if not path.is_file():
         return None

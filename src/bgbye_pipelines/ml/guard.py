@@ -108,10 +108,21 @@ class Guard:
     @classmethod
     def build(cls, cfg: GuardConfig, paths: Sequence[str], module: nn.Module, size: int,
               resample: Resample, normalization: Normalization, normalize: Normalize,
-              hflip: float = 0.5) -> Guard:
-        images = torch.stack([torch.from_numpy(load_image(p, size, resample)).permute(2, 0, 1)
-                              for p in paths])
-        targets = teacher_targets(module, images, normalization, normalize)
+              hflip: float = 0.5, cache: Path | None = None, key: str = "") -> Guard:
+        """Decode the images and compute the targets with ``module`` as it is now (the stock
+        model); with ``cache``, both are kept there under ``key`` so a resumed run reuses the
+        stock model's targets instead of computing them from fine-tuned weights."""
+        from bgbye_pipelines.ml.fit import atomic_torch_save
+
+        saved = torch.load(cache, weights_only=True) if cache and cache.is_file() else None
+        if saved is not None and saved.get("key") == key:
+            images, targets = saved["images"], saved["targets"]
+        else:
+            images = torch.stack([torch.from_numpy(load_image(p, size, resample))
+                                  .permute(2, 0, 1) for p in paths])
+            targets = teacher_targets(module, images, normalization, normalize)
+            if cache:
+                atomic_torch_save({"key": key, "images": images, "targets": targets}, cache)
         log.info("forgetting guard: %d general images, %d per step, weight %.2f", len(paths),
                  cfg.per_step, cfg.weight)
         return cls(cfg, images, targets, normalization, hflip)

@@ -57,16 +57,25 @@ def _normalization(built: Any) -> Any:
     return Normalization(mean=built.mean, std=built.std, scale=built.scale)
 
 
-def _guard(manifest: pd.DataFrame, params: dict[str, Any], built: Any) -> Any:
-    """The forgetting guard, its targets from the model as built (before any step), or None."""
+def _guard(manifest: pd.DataFrame, params: dict[str, Any], built: Any, checkpoint_dir: Path,
+           fingerprint: str, finished: bool) -> tuple[Any, dict[str, Any] | None]:
+    """The forgetting guard (its targets from the model as built, before any step; cached
+    beside the checkpoints) and its description; no guard is built for a finished run."""
     from bgbye_pipelines.ml.guard import Guard, GuardConfig, image_paths
 
     cfg = GuardConfig.from_params(params["general_images"])
     if cfg is None:
-        return None
-    hflip = float((params["augment"] or {}).get("hflip", 0.0))
-    return Guard.build(cfg, image_paths(cfg, manifest), built.module, _size(params, built),
-                       built.resample, _normalization(built), built.normalize, hflip)
+        return None, None
+    paths = image_paths(cfg, manifest)
+    info = {"count": len(paths), "sources": cfg.sources, "dir": cfg.dir, "split": cfg.split,
+            "per_step": cfg.per_step, "weight": cfg.weight}
+    if finished:
+        return None, info
+    hflip = float(params["augment"]["hflip"])
+    guard = Guard.build(cfg, paths, built.module, _size(params, built), built.resample,
+                        _normalization(built), built.normalize, hflip,
+                        cache=checkpoint_dir / "guard_targets.pt", key=fingerprint)
+    return guard, info
 
 
 def train_model(manifest: pd.DataFrame, params: dict[str, Any]
@@ -75,7 +84,7 @@ def train_model(manifest: pd.DataFrame, params: dict[str, Any]
     weights (a state dict: the ``model_checkpoint`` dataset)."""
     import torch
 
-    from bgbye_pipelines.ml.fit import FitConfig, fit, seed_everything
+    from bgbye_pipelines.ml.fit import FitConfig, fit, is_finished, seed_everything
     from bgbye_pipelines.ml.losses import build_loss
     from bgbye_pipelines.ml.model import build_model, count_parameters
 
@@ -84,11 +93,12 @@ def train_model(manifest: pd.DataFrame, params: dict[str, Any]
     seed_everything(cfg.seed)  # same initial weights (decoder init) on every fresh start
     built = build_model(dict(params["model"]))
     train_ds, val_ds = _datasets(manifest, params, built)
-    guard = _guard(manifest, params, built)
     checkpoint_dir = Path(params["checkpoint_dir"]) / name
     fingerprint = run_fingerprint(manifest, params)
     if not params["resume"]:
         (checkpoint_dir / "last.pt").unlink(missing_ok=True)
+    guard, guard_info = _guard(manifest, params, built, checkpoint_dir, fingerprint,
+                               is_finished(checkpoint_dir, fingerprint, cfg))
     log.info("%s: %s, %.1fM parameters, input %dpx, run %s", name, built.init,
              count_parameters(built.module) / 1e6, train_ds.size, fingerprint)
     result = fit(built.module, build_loss(params["loss"], built.normalize), train_ds, val_ds,
@@ -97,12 +107,12 @@ def train_model(manifest: pd.DataFrame, params: dict[str, Any]
     history = pd.DataFrame(result.history)
     best = torch.load(result.best_path, map_location="cpu", weights_only=True)["model"]
     return history, _summary(manifest, params, built, result, train_ds, val_ds, fingerprint,
-                             cfg.monitor, guard), best
+                             cfg.monitor, guard_info), best
 
 
 def _summary(manifest: pd.DataFrame, params: dict[str, Any], built: Any, result: Any,
-             train_ds: Any, val_ds: Any, fingerprint: str, monitor: str, guard: Any
-             ) -> dict[str, Any]:
+             train_ds: Any, val_ds: Any, fingerprint: str, monitor: str,
+             guard_info: dict[str, Any] | None) -> dict[str, Any]:
     from bgbye_pipelines.ml.model import count_parameters
 
     counts = (manifest.groupby(["source", "split"]).size().unstack(fill_value=0)
@@ -125,9 +135,7 @@ def _summary(manifest: pd.DataFrame, params: dict[str, Any], built: Any, result:
         "resumed_from": result.resumed_from,
         "train_seconds": round(result.train_seconds, 1),
         "training_sources": sorted(set(train_ds.sources)),
-        "general_images": None if guard is None else {
-            "count": len(guard), "sources": guard.cfg.sources, "dir": guard.cfg.dir,
-            "per_step": guard.cfg.per_step, "weight": guard.cfg.weight},
+        "general_images": guard_info,
         "pairs": {"train": len(train_ds), "val": len(val_ds)},
         "data": {str(k): {str(s): int(n) for s, n in v.items()} for k, v in counts.items()},
     }

@@ -31,7 +31,7 @@ def _params(tmp_path: Path) -> dict[str, Any]:
         "model": {"encoder": "efficientnet-lite0", "encoder_weights": "imagenet",
                   "decoder_channels": [16, 16, 8, 8, 8]},
         "loss": {"bce": 1.0, "dice": 1.0, "deep_supervision": True, "served_mae": 0.0},
-        "augment": {"enabled": True},
+        "augment": {"enabled": True, "hflip": 0.5},
         "fit": {"epochs": 1, "batch_size": 4, "warmup_epochs": 0, "device": "cpu",
                 "progress": False},
         "checkpoint_dir": str(tmp_path / "ckpt"), "output_dir": str(tmp_path / "models"),
@@ -115,3 +115,7 @@ def test_training_on_one_source_with_the_forgetting_guard(tmp_path: Path) -> Non
     assert summary["training_sources"] == ["alpha"] and summary["pairs"]["train"] == 6
     assert summary["general_images"]["count"] == 6  # beta's train images, masks unused
     assert summary["images_seen"] == 4 and len(history) == 1
+    # the stock model's targets are cached beside the checkpoints; a finished run builds none
+    assert (tmp_path / "ckpt" / "tiny-unet" / "guard_targets.pt").is_file()
+    again, summary2, _ = train_model(manifest, params)
+    assert summary2["general_images"] == summary["general_images"] and len(again) == 1
