@@ -13,6 +13,7 @@ import logging
 import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,48 +110,46 @@ def _rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, int(hashlib.sha256(name.encode()).hexdigest()[:12], 16)])
 
 
-def generate_composites(
-    subjects: pd.DataFrame, subject_rejections: dict[str, int], params: dict[str, Any]
-) -> tuple[dict[str, Any], Image.Image]:
-    """Write the composited source folder; return its report and a contact sheet."""
-    out = Path(params.get("output_dir", "data/03_primary/composited"))
-    width, height = (int(v) for v in params.get("canvas", [384, 384]))
-    per_subject = int(params.get("composites_per_subject", 2))
-    seed = int(params.get("seed", 0))
-    jitter = Jitter.from_params(params.get("jitter") or {})
-    bg_files = list_backgrounds((params.get("backgrounds") or {}).get("dir"))
-    build = out.with_name(f".{out.name}.building")  # swapped in whole at the end
-    shutil.rmtree(build, ignore_errors=True)
+@dataclass
+class _Canvas:
+    """What every composite of one run shares."""
 
-    def make(job: tuple[int, int]) -> dict[str, Any]:
-        row = subjects.iloc[job[0]]
-        name = f"{_UNSAFE.sub('_', row.subject_id)}__{job[1]}"
-        rng = _rng(seed, name)
-        rgb = imageio.decode(Path(row.image_path).read_bytes())
-        alpha = read_mask(Path(row.mask_path).read_bytes())
-        bg, bg_ref = background(rng, bg_files, width, height)
-        image, matte, info = composite(rgb, alpha, bg, rng, jitter)
-        image_path, mask_path = build / "images" / f"{name}.jpg", build / "masks" / f"{name}.png"
-        atomic_write_bytes(image_path, imageio.encode(image, "jpg"))
-        atomic_write_bytes(mask_path, imageio.encode(matte, "png"))
-        return {
-            "name": name,
-            "image": f"images/{name}.jpg",
-            "mask": f"masks/{name}.png",
-            "subject_id": row.subject_id,
-            "subject_source": row.source,
-            "subject_image": row.image_path,
-            "subject_mask": row.mask_path,
-            "subject_mask_origin": row.mask_origin,
-            "subject_confidence": round(float(row.confidence), 4),
-            "background": bg_ref,
-            **info,
-        }
+    build: Path
+    width: int
+    height: int
+    seed: int
+    jitter: Jitter
+    bg_files: list[str]
 
-    jobs = [(i, k) for i in range(len(subjects)) for k in range(per_subject)]
-    with ThreadPoolExecutor(max_workers=max(1, int(params.get("workers", 2)))) as pool:
-        rows = list(pool.map(make, jobs))
-    manifest = pd.DataFrame(rows)
+
+def _make_one(subjects: pd.DataFrame, canvas: _Canvas, job: tuple[int, int]) -> dict[str, Any]:
+    """Composite subject ``job[0]`` (variant ``job[1]``) onto a background; its manifest row."""
+    row = subjects.iloc[job[0]]
+    name = f"{_UNSAFE.sub('_', row.subject_id)}__{job[1]}"
+    rng = _rng(canvas.seed, name)
+    rgb = imageio.decode(Path(row.image_path).read_bytes())
+    alpha = read_mask(Path(row.mask_path).read_bytes())
+    bg, bg_ref = background(rng, canvas.bg_files, canvas.width, canvas.height)
+    image, matte, info = composite(rgb, alpha, bg, rng, canvas.jitter)
+    atomic_write_bytes(canvas.build / "images" / f"{name}.jpg", imageio.encode(image, "jpg"))
+    atomic_write_bytes(canvas.build / "masks" / f"{name}.png", imageio.encode(matte, "png"))
+    return {
+        "name": name,
+        "image": f"images/{name}.jpg",
+        "mask": f"masks/{name}.png",
+        "subject_id": row.subject_id,
+        "subject_source": row.source,
+        "subject_image": row.image_path,
+        "subject_mask": row.mask_path,
+        "subject_mask_origin": row.mask_origin,
+        "subject_confidence": round(float(row.confidence), 4),
+        "background": bg_ref,
+        **info,
+    }
+
+
+def _publish(build: Path, out: Path, manifest: pd.DataFrame, params: dict[str, Any]) -> None:
+    """Write the manifest and PROVENANCE.json, then swap the finished folder in whole."""
     atomic_write_text(build / "manifest.csv", manifest.to_csv(index=False))
     provenance = {
         "dataset": "bgbye composites (dataset_generation pipeline)",
@@ -158,54 +157,65 @@ def generate_composites(
         "(see manifest.csv subject_source) and of its background",
         "mask_type": "soft alpha matte (feathered subject mask), composited",
         "built_by": "kedro run --pipeline=dataset_generation",
-        "subject_sources": sorted(manifest["subject_source"].unique().tolist()) if rows else [],
-        "backgrounds": (params.get("backgrounds") or {}).get("dir") or "generated textures",
-        "params": {
-            k: params[k]
-            for k in ("canvas", "composites_per_subject", "seed", "jitter")
-            if k in params
-        },
+        "subject_sources": sorted(manifest["subject_source"].unique().tolist())
+        if len(manifest) else [],
+        "backgrounds": params["backgrounds"]["dir"] or "generated textures",
+        "params": {k: params[k] for k in ("canvas", "composites_per_subject", "seed", "jitter")},
     }
     atomic_write_text(build / "PROVENANCE.json", json.dumps(provenance, indent=2, default=str))
     if out.exists():
         shutil.rmtree(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     build.rename(out)
-    report = {
+
+
+def _report(out: Path, manifest: pd.DataFrame, subjects: pd.DataFrame,
+            subject_rejections: dict[str, int], bg_files: list[str]) -> dict[str, Any]:
+    per_source: dict[Any, int] = (
+        dict(manifest["subject_source"].value_counts().sort_index()) if len(manifest) else {})
+    return {
         "output_dir": str(out),
         "composites": len(manifest),
         "subjects": len(subjects),
         "subject_rejections": subject_rejections,
-        "per_subject_source": (
-            {
-                str(k): int(v)
-                for k, v in manifest["subject_source"].value_counts().sort_index().items()
-            }
-            if rows
-            else {}
-        ),
+        "per_subject_source": {str(k): int(v) for k, v in per_source.items()},
         "backgrounds": "folder" if bg_files else "generated textures",
-        "add_as_source": {
-            "name": "composited",
-            "path": str(out),
-            "mask_origin": "synthetic",
-            "split": "train",
-        },
+        "add_as_source": {"name": "composited", "path": str(out), "mask_origin": "synthetic",
+                          "split": "train"},
     }
-    sheet_rows = (
+
+
+def _sheet(out: Path, manifest: pd.DataFrame, samples: int) -> Image.Image:
+    rows = (
         manifest.assign(
             source=manifest["subject_source"],
             sha256=manifest["name"].map(lambda n: hashlib.sha256(n.encode()).hexdigest()),
             image_path=[str(out / p) for p in manifest["image"]],
             mask_path=[str(out / p) for p in manifest["mask"]],
         )
-        if rows
+        if len(manifest)
         else pd.DataFrame(columns=["source", "sha256", "image_path", "mask_path"])
     )
-    sheet = contact_sheet(
-        sheet_rows,
-        samples=int(params.get("contact_sheet_samples", 4)),
-        image_column="image_path",
-        mask_column="mask_path",
-    )
-    return report, sheet
+    return contact_sheet(rows, samples=samples, image_column="image_path",
+                         mask_column="mask_path")
+
+
+def generate_composites(
+    subjects: pd.DataFrame, subject_rejections: dict[str, int], params: dict[str, Any]
+) -> tuple[dict[str, Any], Image.Image]:
+    """Write the composited source folder; return its report and a contact sheet."""
+    out = Path(params["output_dir"])
+    width, height = (int(v) for v in params["canvas"])
+    bg_files = list_backgrounds(params["backgrounds"]["dir"])
+    build = out.with_name(f".{out.name}.building")  # swapped in whole at the end
+    shutil.rmtree(build, ignore_errors=True)
+    canvas = _Canvas(build, width, height, int(params["seed"]),
+                     Jitter.from_params(params["jitter"] or {}), bg_files)
+    jobs = [(i, k) for i in range(len(subjects))
+            for k in range(int(params["composites_per_subject"]))]
+    with ThreadPoolExecutor(max_workers=max(1, int(params["workers"]))) as pool:
+        rows = list(pool.map(lambda job: _make_one(subjects, canvas, job), jobs))
+    manifest = pd.DataFrame(rows)
+    _publish(build, out, manifest, params)
+    report = _report(out, manifest, subjects, subject_rejections, bg_files)
+    return report, _sheet(out, manifest, int(params["contact_sheet_samples"]))

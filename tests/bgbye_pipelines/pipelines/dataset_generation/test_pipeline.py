@@ -10,6 +10,7 @@ import pandas as pd
 from bgbye_pipelines.pipelines.data_ingestion import create_pipeline as ingestion
 from bgbye_pipelines.pipelines.data_preprocessing import create_pipeline as preprocessing
 from bgbye_pipelines.pipelines.dataset_generation import create_pipeline as generation
+from tests.bgbye_pipelines.conf_fixtures import env_parameters
 from tests.bgbye_pipelines.fixtures import run_pipeline
 
 
@@ -19,6 +20,7 @@ def test_composites_become_a_training_source(tmp_path: Path) -> None:
         generation(),
         {
             "params:dataset_generation": {
+                **env_parameters("base")["dataset_generation"],  # the documented defaults
                 "output_dir": str(out_dir),
                 "work_dir": str(tmp_path / "work"),
                 "canvas": [64, 48],
