@@ -1,4 +1,4 @@
-"""The Kedro configuration: `--env test` never touches the checkout's data/, models are versioned."""
+"""Kedro configuration: `--env test` never touches the checkout's data/; the model is versioned."""
 
 from __future__ import annotations
 

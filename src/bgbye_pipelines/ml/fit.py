@@ -63,6 +63,9 @@ class FitConfig:
     grad_clip: float | None = 1.0
     max_minutes: float | None = None  # training-time budget over all resumes
     threads: int | None = None  # torch intra-op threads on CPU (None = torch's default)
+    # Validate the starting weights first (history row "epoch 0"): the baseline is in the
+    # curves, and a run that never beats it keeps the starting weights as its best.
+    validate_start: bool = False
     progress: bool = True
 
     @classmethod
@@ -341,6 +344,8 @@ def fit(
         log.info("%s: resuming from epoch %d of %d (checkpoint %s)", name, run.start_epoch,
                  cfg.epochs, last_path)
 
+    if state is None and cfg.validate_start:
+        _validate_start(run, model, loss_fn, cfg, normalize, fingerprint, best_path, name)
     stop_reason = "epochs"
     log.info("%s: training on %s (amp=%s), %d train / %d val pairs, %d steps/epoch%s", name,
              run.device, run.amp, len(train_ds), len(val_ds),  # type: ignore[arg-type]
@@ -375,6 +380,21 @@ def fit(
                           best_path)
     return FitResult(run.history, best_path, run.best_epoch, run.best_score, stop_reason,
                      str(run.device), run.resumed_from, run.clock.seconds)
+
+
+def _validate_start(run: _Run, model: nn.Module, loss_fn: nn.Module, cfg: FitConfig,
+                    normalize: Normalize, fingerprint: str, best_path: Path, name: str) -> None:
+    t0 = time.perf_counter()
+    val = evaluate(model, run.val_loader, loss_fn, run.device, run.amp, normalize)
+    row = {"epoch": 0, "train_loss": math.nan, **val, "images": 0,
+           "lr": run.optimizer.param_groups[0]["lr"], "images_per_s": 0.0,
+           "seconds": time.perf_counter() - t0, "elapsed_s": 0.0, "best": True}
+    run.history.append(row)
+    run.best_score = float(row[cfg.monitor])
+    atomic_torch_save({"model": model.state_dict(), "epoch": 0, "fingerprint": fingerprint},
+                      best_path)
+    log.info("%s: starting weights  val_loss %.4f  val_mae %.4f  val_iou %.3f", name,
+             val["val_loss"], val["val_mae"], val["val_iou"])
 
 
 def _run_epoch(run: _Run, model: nn.Module, loss_fn: nn.Module, cfg: FitConfig, epoch: int,

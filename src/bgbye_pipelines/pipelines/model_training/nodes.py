@@ -7,6 +7,7 @@ the same configuration and data continues where the last one stopped (see ``ml.f
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 import logging
 from pathlib import Path
@@ -126,10 +127,10 @@ def _summary(manifest: pd.DataFrame, params: dict[str, Any], built: Any, result:
         "image_size": train_ds.size,
         "best_checkpoint": str(result.best_path),
         "best_epoch": result.best_epoch,
-        "best_score": None if result.best_epoch == 0 else result.best_score,
+        "best_score": result.best_score if math.isfinite(result.best_score) else None,
         "monitor": monitor,
         "stop_reason": result.stop_reason,
-        "epochs_run": len(result.history),
+        "epochs_run": sum(1 for r in result.history if r["epoch"] > 0),
         "images_seen": int(sum(r.get("images", 0) for r in result.history)),
         "device": result.device,
         "resumed_from": result.resumed_from,
