@@ -7,9 +7,9 @@ the same configuration and data continues where the last one stopped (see ``ml.f
 from __future__ import annotations
 
 import hashlib
-import math
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
