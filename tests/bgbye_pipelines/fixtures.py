@@ -226,11 +226,23 @@ def archive_bytes(folder: Path, kind: str = "zip") -> bytes:
     return buf.getvalue()
 
 
+def with_defaults(section: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A parameter section as a run sees it: conf/test's (a temporary data root, never the
+    checkout's data/) with the test's own values on top."""
+    from tests.bgbye_pipelines.conf_fixtures import env_parameters
+
+    return {**env_parameters("test")[section], **params}
+
+
 def run_pipeline(pipeline: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     """Run a Kedro pipeline with SequentialRunner over an in-memory DataCatalog; return every
-    dataset's value (inputs, intermediates and outputs)."""
+    dataset's value (inputs, intermediates and outputs). ``params:<section>`` inputs are
+    completed with conf/test's values (see ``with_defaults``)."""
     from kedro.io import DataCatalog, MemoryDataset
     from kedro.runner import SequentialRunner
+
+    inputs = {k: with_defaults(k.removeprefix("params:"), v) if k.startswith("params:") else v
+              for k, v in inputs.items()}
 
     class Kept(MemoryDataset):
         def _release(self) -> None:  # the runner frees intermediates; tests want to see them

@@ -97,10 +97,10 @@ def read_provenance(root: Path, spec: SourceSpec) -> dict[str, Any]:
 
 def ingest_sources(params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Try every source; return the candidate pairs and the ingestion report."""
-    specs = parse_sources(params.get("sources"))
-    raw_dir = Path(params.get("raw_dir", "data/01_raw"))
-    downloads_dir = Path(params.get("downloads_dir", raw_dir / "_downloads"))
-    timeout = float(params.get("timeout_seconds", 60))
+    specs = parse_sources(params["sources"])
+    raw_dir = Path(params["raw_dir"])
+    downloads_dir = Path(params["downloads_dir"])
+    timeout = float(params["timeout_seconds"])
     rows: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
     for order, spec in enumerate(specs):

@@ -46,13 +46,13 @@ REJECTION_COLUMNS = ["id", "source", "image_path", "mask_path", "reason", "detai
 
 
 def _workers(params: dict[str, Any]) -> int:
-    return max(1, int(params.get("workers", 2)))
+    return max(1, int(params["workers"]))
 
 
 def inspect_pairs(raw_pairs: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """Decode every pair once: sizes, content hashes, mask statistics, read errors."""
-    soft = float(params.get("soft_threshold", 0.002))
-    max_pixels = int(params.get("max_pixels", 100_000_000))
+    soft = float(params["soft_threshold"])
+    max_pixels = int(params["max_pixels"])
 
     def one(row: tuple[str, str]) -> dict[str, Any]:
         return inspect_pair(row[0], row[1], soft_threshold=soft, max_pixels=max_pixels)
@@ -74,10 +74,10 @@ def validate_pairs(
     inspected: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Keep the pairs fit for training; every other pair goes to the rejections with a reason."""
-    min_fg = float(params.get("min_foreground", 0.002))
-    max_fg = float(params.get("max_foreground", 0.98))
-    min_side = int(params.get("min_side", 32))
-    excluded_origins = set(params.get("exclude_mask_origins") or [])
+    min_fg = float(params["min_foreground"])
+    max_fg = float(params["max_foreground"])
+    min_side = int(params["min_side"])
+    excluded_origins = set(params["exclude_mask_origins"] or [])
     rejected: list[pd.DataFrame] = []
     df = inspected.copy()
 
@@ -156,19 +156,19 @@ def validate_pairs(
 def split_pairs(valid_pairs: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     ratios = {
         k: float(v)
-        for k, v in (params.get("split_ratios") or {"train": 0.8, "val": 0.1, "test": 0.1}).items()
+        for k, v in params["split_ratios"].items()
     }
     out = valid_pairs.copy()
-    out["split"] = assign_splits(out, ratios, str(params.get("split_salt", "bgbye-v1")))
+    out["split"] = assign_splits(out, ratios, str(params["split_salt"]))
     check_leakage(out)
     return out
 
 
 def make_model_inputs(split: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """Resize each pair to ``resolution`` (cached) and return the final manifest."""
-    size = int(params.get("resolution", 320))
-    fmt = str(params.get("image_format", "jpg"))
-    root = Path(params.get("model_input_dir", "data/05_model_input")) / str(size)
+    size = int(params["resolution"])
+    fmt = str(params["image_format"])
+    root = Path(params["model_input_dir"]) / str(size)
     out = split.copy()
     paths = [
         cache_paths(root, str(source), str(pair_id).split("/", 1)[1], str(sha), str(mask_sha), fmt)
@@ -217,9 +217,9 @@ def build_data_report(
         for e in ingestion_report.get("sources", [])
         if e.get("status") == "ok"
     }
-    examples = rejections.head(int(params.get("rejection_examples", 20)))
+    examples = rejections.head(int(params["rejection_examples"]))
     report = {
-        "resolution": int(params.get("resolution", 320)),
+        "resolution": int(params["resolution"]),
         "counts": counts_table(manifest),
         "rejections_by_reason": by_reason,
         "rejections_by_source": by_source,
@@ -230,7 +230,7 @@ def build_data_report(
     }
     sheet = contact_sheet(
         manifest,
-        samples=int(params.get("contact_sheet_samples", 4)),
-        tile=int(params.get("contact_sheet_tile", 128)),
+        samples=int(params["contact_sheet_samples"]),
+        tile=int(params["contact_sheet_tile"]),
     )
     return report, to_markdown(report), sheet

@@ -13,16 +13,22 @@ from bgbye_pipelines.pipelines.data_ingestion.nodes import (
     ingest_sources,
 )
 from bgbye_pipelines.pipelines.data_ingestion.sources import IngestionError
-from tests.bgbye_pipelines.fixtures import FileServer, archive_bytes, pair_folder, serve
+from tests.bgbye_pipelines.fixtures import (
+    FileServer,
+    archive_bytes,
+    pair_folder,
+    serve,
+    with_defaults,
+)
 
 
 def params(tmp_path: Path, sources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
+    return with_defaults("data_ingestion", {
         "raw_dir": str(tmp_path / "raw"),
         "downloads_dir": str(tmp_path / "dl"),
         "timeout_seconds": 5,
         "sources": sources,
-    }
+    })
 
 
 def by_name(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

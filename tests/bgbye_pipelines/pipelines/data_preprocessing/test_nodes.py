@@ -16,9 +16,10 @@ from bgbye_pipelines.pipelines.data_preprocessing.nodes import (
     split_pairs,
     validate_pairs,
 )
-from tests.bgbye_pipelines.fixtures import pair_folder, write_png
+from tests.bgbye_pipelines.fixtures import pair_folder, with_defaults, write_png
 
-PARAMS: dict[str, Any] = {"resolution": 32, "workers": 1, "min_side": 16}
+PARAMS: dict[str, Any] = with_defaults("data_preprocessing",
+                                       {"resolution": 32, "workers": 1, "min_side": 16})
 
 
 def raw_pairs(tmp_path: Path) -> pd.DataFrame:
@@ -45,14 +46,14 @@ def raw_pairs(tmp_path: Path) -> pd.DataFrame:
     write_png(bad / "masks" / "again.png", m)
     write_png(bad / "masks" / "again2.png", m)
     pairs, _ = ingest_sources(
-        {
+        with_defaults("data_ingestion", {
             "raw_dir": str(tmp_path / "raw"),
             "sources": [
                 {"name": "good", "path": str(tmp_path / "good")},
                 {"name": "copy", "path": str(tmp_path / "copy")},
                 {"name": "bad", "path": str(bad)},
             ],
-        }
+        })
     )
     return pairs
 

@@ -22,6 +22,8 @@ def run_both(tmp_path: Path, sources: list[dict], **pre: object) -> dict:
                 "resolution": 48,
                 "workers": 1,
                 "model_input_dir": str(tmp_path / "mi"),
+                "split_ratios": {"train": 0.8, "val": 0.1, "test": 0.1},
+                "contact_sheet_samples": 4, "contact_sheet_tile": 128,
                 **pre,
             },
         },
