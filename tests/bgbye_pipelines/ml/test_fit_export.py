@@ -119,11 +119,13 @@ def test_export_parity_dynamic_batch_and_size_and_serving(tmp_path: Path) -> Non
     export_onnx(built.module, path, 64, dynamic_size=True)
     diff = check_parity(built.module, path, [64, 96], tolerance=1e-4)
     assert diff < 1e-4
-    spec = build_spec(name="mine", size=64, mean=built.mean, std=built.std, scale="unit",
-                      dynamic_batch=True, description="t", license="test", source="test",
-                      training_data={"pairs": 1}, metrics={}, extra={})
+    spec = build_spec(name="mine", size=64, built=built, dynamic_batch=True, description="t",
+                      license="test", source="test", training_data={"pairs": 1}, metrics={},
+                      extra={})
     spec.dump(path.with_suffix(".json"))
-    assert ModelSpec.load(path.with_suffix(".json")).output.kind == "logits"
+    loaded = ModelSpec.load(path.with_suffix(".json"))
+    assert loaded.output.kind == "logits" and loaded.output.normalize == "none"
+    assert loaded.input.resample == "bilinear" and loaded.input.scale == "unit"
     # what training exported is what bgbye serves, by path
     settings = Settings(model_dir=tmp_path / "none", extra_model_dirs=[], threads=1,
                         storage_dir=tmp_path / "s")
