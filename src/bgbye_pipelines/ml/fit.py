@@ -425,7 +425,7 @@ def _step_loss(model: nn.Module, loss_fn: nn.Module, x: torch.Tensor, y: torch.T
     outputs = _float(outputs)
     loss = loss_fn(tuple(o[:n] for o in outputs), y)
     if guard is not None:
-        distill = loss_fn(tuple(o[n:] for o in outputs), tg.to(run.device, non_blocking=True))
+        distill = guard.loss(tuple(o[n:] for o in outputs), tg.to(run.device, non_blocking=True))
         loss = loss + guard.cfg.weight * distill
     return loss
 

@@ -2,10 +2,13 @@
 
 Fine-tuning on a few domains pulls a model away from what it did well elsewhere. While it
 trains, each step also sees ``per_step`` general images (any images the user has: no masks
-needed) whose targets are the *starting* model's own served alpha, computed once before the
-first step; the loss on them is the training loss with those soft targets, weighted by
-``weight``. So the model may change where the domain data asks it to and is held to its old
-answers elsewhere.
+needed) whose targets are the *starting* model's own outputs, computed once before the first
+step: every output map's probability (u2netp: d0 and its six side maps, each its own target)
+and the served alpha. The guard's loss is soft BCE of each output against the starting
+model's same output plus the squared error of the served alpha, weighted by ``weight``: no pull at
+the start, a pull back towards the stock answers as soon as the model drifts on images outside
+the domain. (Distilling every side map to d0's served alpha, as a first version did, pulls the
+side maps away from stock from the first step: measured worse, see docs/training.md.)
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from typing import Any
 
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from bgbye_pipelines.ml.data import DataError, Normalization, Resample, load_image
-from bgbye_pipelines.ml.served import Normalize, served_alpha
+from bgbye_pipelines.ml.served import Normalize, Outputs, as_tuple, served_alpha
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -83,23 +87,43 @@ def image_paths(cfg: GuardConfig, manifest: pd.DataFrame) -> list[str]:
 @torch.no_grad()
 def teacher_targets(module: nn.Module, images: torch.Tensor, normalization: Normalization,
                     normalize: Normalize, batch: int = 4) -> torch.Tensor:
-    """The model's served alpha (N, 1, S, S) float for uint8 images (N, 3, S, S)."""
+    """For uint8 images (N, 3, S, S): (N, K + 1, S, S) float16, the probability of each of the
+    model's K outputs, then its served alpha."""
     was_training = module.training
     module.eval()
     out = []
     for start in tqdm(range(0, len(images), batch), desc="guard targets", leave=False,
                       mininterval=2.0):
-        out.append(served_alpha(module(normalization(images[start:start + batch])), normalize))
+        maps = as_tuple(module(normalization(images[start:start + batch])))
+        probs = [torch.sigmoid(m.float()) for m in maps]
+        out.append(torch.cat([*probs, served_alpha(maps, normalize)], 1).half())
     module.train(was_training)
     return torch.cat(out)
+
+
+def distillation_loss(outputs: Outputs, targets: torch.Tensor, normalize: Normalize
+                      ) -> torch.Tensor:
+    """Soft BCE of each output against the starting model's same output, plus the squared error
+    of the served alpha against the starting model's served alpha."""
+    maps = as_tuple(outputs)
+    targets = targets.float()
+    total = targets.new_zeros(())
+    for k, logits in enumerate(maps):
+        total = total + F.binary_cross_entropy_with_logits(logits.float(), targets[:, k:k + 1])
+    served = served_alpha(maps, normalize)
+    # squared, not absolute: no pull at all where the model still agrees with its start (L1
+    # would push by the sign of the targets' float16 rounding)
+    return total + (served - targets[:, len(maps):len(maps) + 1]).square().mean()
 
 
 class Guard:
     """General images held in memory with their targets; ``sample`` draws a flipped batch."""
 
     def __init__(self, cfg: GuardConfig, images: torch.Tensor, targets: torch.Tensor,
-                 normalization: Normalization, hflip: float = 0.5):
+                 normalization: Normalization, hflip: float = 0.5,
+                 normalize: Normalize = "none"):
         self.cfg = cfg
+        self.served_normalize = normalize
         self.images = images
         self.targets = targets
         self.normalize = normalization
@@ -125,10 +149,13 @@ class Guard:
                 atomic_torch_save({"key": key, "images": images, "targets": targets}, cache)
         log.info("forgetting guard: %d general images, %d per step, weight %.2f", len(paths),
                  cfg.per_step, cfg.weight)
-        return cls(cfg, images, targets, normalization, hflip)
+        return cls(cfg, images, targets, normalization, hflip, normalize)
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def loss(self, outputs: Outputs, targets: torch.Tensor) -> torch.Tensor:
+        return distillation_loss(outputs, targets, self.served_normalize)
 
     def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.randint(0, len(self.images), (n,))

@@ -75,7 +75,7 @@ def _guard(manifest: pd.DataFrame, params: dict[str, Any], built: Any, checkpoin
     hflip = float(params["augment"]["hflip"])
     guard = Guard.build(cfg, paths, built.module, _size(params, built), built.resample,
                         _normalization(built), built.normalize, hflip,
-                        cache=checkpoint_dir / "guard_targets.pt", key=fingerprint)
+                        cache=checkpoint_dir / "guard_targets.pt", key=f"{fingerprint}:per-output")
     return guard, info
 
 
