@@ -42,6 +42,13 @@ BYTES_OUT = Counter("bgbye_output_bytes_total", "Bytes of results produced")
 QUEUE_DEPTH = Gauge("bgbye_queue_depth", "Inference requests waiting or running")
 QUEUE_REJECTIONS = Counter("bgbye_queue_rejections_total", "Requests refused with 503 (queue full)")
 JOBS = Gauge("bgbye_jobs", "Batch jobs by state", ["state"])
+JOB_QUEUE_ITEMS = Gauge("bgbye_job_queue_items",
+                        "Job items waiting for a replica (the shared queue's depth)")
+JOB_LEASED_ITEMS = Gauge("bgbye_job_leased_items", "Job items leased to a replica right now")
+JOB_CLAIMS = Counter("bgbye_job_claims_total", "Job items claimed, by the replica that claimed",
+                     ["replica"])
+JOB_LEASE_EXPIRIES = Counter("bgbye_job_lease_expiries_total",
+                             "Job items taken over after their replica's lease ran out")
 PROVIDER_CALLS = Counter("bgbye_provider_calls_total",
                          "Online provider calls by provider and outcome", ["provider", "outcome"])
 PROVIDER_CREDITS = Counter("bgbye_provider_credits_charged_total", "Credits charged by providers",

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from bgbye import __version__
+from bgbye.errors import BgbyeError
 from bgbye.server.errors import ERROR_RESPONSES, install_error_handlers
 from bgbye.server.middleware import (
     BodyLimitMiddleware,
@@ -82,6 +83,13 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     inference threads)."""
     import uvicorn
 
+    from bgbye.server.jobs.urls import check_database_url
+
+    if settings.database_url:  # a typo fails here, in one sentence, not at the first request
+        try:
+            check_database_url(settings.database_url)
+        except BgbyeError as exc:
+            raise SystemExit(f"error: {exc.message}") from None
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # `bgbye serve` configured logging for WARNING already (basicConfig above is then a no-op):
