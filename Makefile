@@ -28,13 +28,15 @@ model: $(STAMP)
 setup: install model
 
 # Debian packages the browser, monitoring and job-store tests drive (real chromium, prometheus,
-# pushgateway, postgresql; the tests start their own PostgreSQL cluster in a temp folder).
+# pushgateway, postgresql: the tests start their own cluster in a temp folder; node runs the
+# page's naming.js against the Python rule).
 system-deps:
 	@if ! command -v chromium >/dev/null || ! command -v prometheus >/dev/null \
 	    || ! command -v prometheus-pushgateway >/dev/null || ! command -v promtool >/dev/null \
-	    || ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	    || ! command -v node >/dev/null || ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
-	    --no-install-recommends chromium prometheus prometheus-pushgateway postgresql >/dev/null; \
+	    --no-install-recommends chromium prometheus prometheus-pushgateway nodejs postgresql \
+	    >/dev/null; \
 	fi
 
 run: setup

@@ -1,9 +1,11 @@
-"""Output names for a job's items (to be replaced by the shared naming rule)."""
+"""Output names for a job's items: safe path components, then the shared naming rule."""
 
 from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
+
+from bgbye.naming import unique_name
 
 
 def output_names(names: list[str], fmt: str) -> list[str]:
@@ -14,15 +16,11 @@ def output_names(names: list[str], fmt: str) -> list[str]:
         parts = [_safe_part(p) for p in PurePosixPath(name.replace("\\", "/")).parts
                  if p not in ("", ".", "..", "/") and not p.startswith(".")]
         rel = PurePosixPath(*parts) if parts else PurePosixPath(f"image-{i + 1}")
-        candidate = str(rel.with_suffix(f".{fmt}"))
-        if candidate.lower() in seen:
-            candidate = str(rel.with_name(f"{rel.stem}-{i + 1}.{fmt}"))
-        seen.add(candidate.lower())
-        out.append(candidate)
+        out.append(unique_name(rel.as_posix(), fmt, seen))
     return out
 
 
-# Most file systems allow 255 bytes per name; keep room for "-<n>.<ext>" and the temp prefix.
+# Most file systems allow 255 bytes per name; keep room for ".<ext>.<fmt>" and the temp prefix.
 _PART_BYTES = 180
 
 
