@@ -44,8 +44,8 @@ def check_database_url(url: str) -> None:
     try:
         from psycopg.conninfo import conninfo_to_dict
     except ImportError as exc:
-        raise InvalidSettingError("BGBYE_DATABASE_URL needs the postgres extra: "
-                                  "pip install 'bgbye[postgres]'.") from exc
+        raise InvalidSettingError("BGBYE_DATABASE_URL needs psycopg (the server "
+                                  "extra): pip install 'bgbye[server]'.") from exc
     import psycopg
 
     try:
