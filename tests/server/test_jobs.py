@@ -234,3 +234,20 @@ def test_openapi_documents_the_job_schema(client: TestClient) -> None:
                                  ("/v1/jobs/{job_id}", "get", "200")):
         content = spec["paths"][path][method]["responses"][status]["content"]
         assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/JobView"}
+
+
+def _claims(client: TestClient, replica: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(f'bgbye_job_claims_total{{replica="{replica}"}}'):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("bgbye_job_claims_total is not exported for this replica")
+
+
+def test_job_queue_metrics(client: TestClient, settings: Settings) -> None:
+    before = _claims(client, settings.replica)  # the registry is per process, not per test
+    files = [("images", (f"{i}.png", image_bytes(), "image/png")) for i in range(3)]
+    wait_finished(client, client.post("/v1/jobs", files=files).json()["id"])
+    assert _claims(client, settings.replica) == before + 3
+    text = client.get("/metrics").text
+    assert "bgbye_job_queue_items 0.0" in text and "bgbye_job_leased_items 0.0" in text
+    assert "bgbye_job_lease_expiries_total" in text

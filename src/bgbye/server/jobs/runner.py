@@ -54,6 +54,7 @@ class JobRunner:
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
+        monitoring.JOB_CLAIMS.labels(replica=self.replica)  # exported at 0 before any claim
         self._tasks = [asyncio.create_task(self._claim_loop(), name="bgbye-jobs"),
                        asyncio.create_task(self._heartbeat_loop(), name="bgbye-heartbeat")]
 
