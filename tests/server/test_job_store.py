@@ -244,3 +244,18 @@ def test_open_store_follows_the_setting(settings: Settings) -> None:
     store = open_store(settings)
     assert isinstance(store, SqliteJobStore)
     store.close()
+
+
+def test_a_refused_job_leaves_no_files(settings: Settings) -> None:
+    from bgbye.server.jobs import JobQueue, StoreUnavailableError
+
+    class DownStore(SqliteJobStore):
+        def create(self, *args: object, **kwargs: object) -> None:
+            raise StoreUnavailableError()
+
+    queue = JobQueue(DownStore(settings.storage_dir / "jobs.sqlite3"),
+                     BlobStore(settings.storage_dir))
+    with pytest.raises(StoreUnavailableError):
+        queue.create("tiny", {"format": "png"}, [NewItem("a.png", image_bytes())])
+    assert not list((settings.storage_dir / "jobs").rglob("*"))
+    queue.close()

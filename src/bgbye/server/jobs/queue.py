@@ -45,13 +45,17 @@ class JobQueue:
                extra_files: dict[str, bytes] | None = None) -> Job:
         """Write inputs, then record the job; only then is its id handed out."""
         job_id = new_id()
-        for i, item in enumerate(items):
-            if item.error is None and item.data is not None:
-                self.blobs.put(input_key(job_id, i), item.data)
-        for name, data in (extra_files or {}).items():
-            self.blobs.put(extra_key(job_id, name), data)
         outputs = output_names([it.name for it in items], str(options.get("format", "png")))
-        self.store.create(job_id, engine, options, items, outputs)
+        try:
+            for i, item in enumerate(items):
+                if item.error is None and item.data is not None:
+                    self.blobs.put(input_key(job_id, i), item.data)
+            for name, data in (extra_files or {}).items():
+                self.blobs.put(extra_key(job_id, name), data)
+            self.store.create(job_id, engine, options, items, outputs)
+        except BaseException:  # refused (disk full, database down): leave no orphan files
+            self.blobs.delete_tree(job_prefix(job_id))
+            raise
         job = self.store.get(job_id)
         assert job is not None
         return job

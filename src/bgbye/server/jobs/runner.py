@@ -18,7 +18,7 @@ from bgbye import monitoring
 from bgbye.errors import BgbyeError
 from bgbye.server.errors import public_error
 from bgbye.server.inference import InferencePool
-from bgbye.server.jobs.model import Claim, Item, JobSpec, input_key, output_key
+from bgbye.server.jobs.model import Claim, Item, JobSpec, JobState, input_key, output_key
 from bgbye.server.jobs.store import JobStore, StoreUnavailableError
 from bgbye.server.storage import BlobStore
 
@@ -55,6 +55,14 @@ class JobRunner:
 
     def start(self) -> None:
         monitoring.JOB_CLAIMS.labels(replica=self.replica)  # exported at 0 before any claim
+        try:
+            released = self.store.recover(self.replica)
+            for job_id in self.store.ids_in(JobState.QUEUED, JobState.RUNNING):
+                log.info("resuming job %s", job_id)
+        except StoreUnavailableError:
+            released = 0
+        if released:
+            log.info("%d job items left by a previous run go back to the queue", released)
         self._tasks = [asyncio.create_task(self._claim_loop(), name="bgbye-jobs"),
                        asyncio.create_task(self._heartbeat_loop(), name="bgbye-heartbeat")]
 

@@ -81,6 +81,14 @@ class SqliteJobStore(JobStore):
         ).fetchall()
         return [(r[0], int(r[1]), r[2]) for r in rows]
 
+    def recover(self, worker: str) -> int:
+        """The embedded store belongs to one server: at its start, every lease is stale."""
+        with self.transaction() as tx:
+            cur = tx.execute("UPDATE items SET lease_owner = NULL, lease_until = NULL "
+                             "WHERE lease_owner IS NOT NULL AND state = ?",
+                             (ItemState.PENDING.value,))
+            return int(cur.rowcount)
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -228,6 +228,12 @@ class JobStore(ABC):
                              (worker, ItemState.PENDING.value))
             return int(cur.rowcount)
 
+    def recover(self, worker: str) -> int:
+        """At start-up: leases held under this replica's name belong to its previous life
+        (a container restarted in the same pod); hand them back now instead of waiting for
+        them to run out."""
+        return self.release(worker)
+
     def finish(self, worker: str, job_id: str, idx: int, error: BgbyeError | None = None
                ) -> bool:
         """Record an item done (or failed) if ``worker`` still holds its lease; False when the
