@@ -251,3 +251,20 @@ def test_job_queue_metrics(client: TestClient, settings: Settings) -> None:
     text = client.get("/metrics").text
     assert "bgbye_job_queue_items 0.0" in text and "bgbye_job_leased_items 0.0" in text
     assert "bgbye_job_lease_expiries_total" in text
+
+
+def test_job_files_on_an_object_store(settings: Settings) -> None:
+    """BGBYE_STORAGE_URL with a non-local fsspec file system (the in-memory one stands in for
+    s3://): inputs, outputs and the zip go through single PUTs and reads, nothing on disk."""
+    import uuid
+
+    settings.storage_url = f"memory://bgbye-{uuid.uuid4().hex}"
+    with TestClient(create_app(settings)) as client:
+        files = [("images", (f"{i}.png", image_bytes(), "image/png")) for i in range(2)]
+        job = wait_finished(client, client.post("/v1/jobs", files=files).json()["id"])
+        assert job["state"] == "done" and job["counts"]["done"] == 2
+        assert sorted(result_zip(client, job["id"]).namelist()) == ["0.png", "1.png"]
+        blobs = backend_of(client).jobs.blobs
+        assert not blobs.local and blobs.exists(output_key(job["id"], "0.png"))
+        assert not blobs.exists(input_key(job["id"], 0))  # done: the input is gone
+    assert not (settings.storage_dir / "jobs").exists()
