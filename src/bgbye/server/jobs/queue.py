@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bgbye import monitoring
+from bgbye.monitoring import Metrics
 from bgbye.server.jobs.model import (
     ItemState,
     Job,
@@ -34,9 +34,10 @@ SQLITE_FILE = "jobs.sqlite3"
 
 
 class JobQueue:
-    def __init__(self, store: JobStore, blobs: BlobStore):
+    def __init__(self, store: JobStore, blobs: BlobStore, metrics: Metrics | None = None):
         self.store = store
         self.blobs = blobs
+        self.metrics = metrics
 
     def close(self) -> None:
         self.store.close()
@@ -72,10 +73,11 @@ class JobQueue:
 
     def publish_metrics(self) -> StoreStats:
         stats = self.store.stats()
-        for state, count in stats.jobs.items():
-            monitoring.JOBS.labels(state=state.value).set(count)
-        monitoring.JOB_QUEUE_ITEMS.set(stats.queued_items)
-        monitoring.JOB_LEASED_ITEMS.set(stats.leased_items)
+        if self.metrics is not None:
+            for state, count in stats.jobs.items():
+                self.metrics.jobs.labels(state=state.value).set(count)
+            self.metrics.job_queue_items.set(stats.queued_items)
+            self.metrics.job_leased_items.set(stats.leased_items)
         return stats
 
     def iter_result_zip(self, job: Job) -> Iterator[bytes]:
@@ -142,8 +144,9 @@ def open_store(settings: Settings) -> JobStore:
     return SqliteJobStore(Path(settings.storage_dir) / SQLITE_FILE)
 
 
-def open_queue(settings: Settings) -> JobQueue:
-    return JobQueue(open_store(settings), BlobStore(settings.storage_url or settings.storage_dir))
+def open_queue(settings: Settings, metrics: Metrics | None = None) -> JobQueue:
+    return JobQueue(open_store(settings), BlobStore(settings.storage_url or settings.storage_dir),
+                    metrics)
 
 
 __all__ = ["JobQueue", "JobState", "open_queue", "open_store"]

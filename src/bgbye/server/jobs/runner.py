@@ -14,8 +14,8 @@ import logging
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from bgbye import monitoring
 from bgbye.errors import BgbyeError
+from bgbye.monitoring import Metrics
 from bgbye.server.errors import public_error
 from bgbye.server.inference import InferencePool
 from bgbye.server.jobs.model import Claim, Item, JobSpec, JobState, input_key, output_key
@@ -40,12 +40,14 @@ class ItemWork(Protocol):
 
 class JobRunner:
     def __init__(self, store: JobStore, blobs: BlobStore, pool: InferencePool, work: ItemWork,
-                 *, replica: str, lease_seconds: float = 30.0, poll_seconds: float = 1.0):
+                 *, replica: str, metrics: Metrics | None = None, lease_seconds: float = 30.0,
+                 poll_seconds: float = 1.0):
         self.store = store
         self.blobs = blobs
         self.pool = pool
         self.work = work
         self.replica = replica
+        self.metrics = metrics if metrics is not None else Metrics()
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
@@ -54,7 +56,7 @@ class JobRunner:
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        monitoring.JOB_CLAIMS.labels(replica=self.replica)  # exported at 0 before any claim
+        self.metrics.job_claims.labels(replica=self.replica)  # exported at 0 before any claim
         try:
             released = self.store.recover(self.replica)
             for job_id in self.store.ids_in(JobState.QUEUED, JobState.RUNNING):
@@ -106,9 +108,9 @@ class JobRunner:
                     backoff = min(10.0, backoff * 2)
                     log.warning("job database unavailable; claiming again in %.0f s", backoff)
             for claim in claims:
-                monitoring.JOB_CLAIMS.labels(replica=self.replica).inc()
+                self.metrics.job_claims.labels(replica=self.replica).inc()
                 if claim.expired_from is not None:
-                    monitoring.JOB_LEASE_EXPIRIES.inc()
+                    self.metrics.job_lease_expiries.inc()
                     log.info("job %s item %d: lease of %s ran out; taking it over",
                              claim.job.id, claim.item.idx, claim.expired_from)
                 task = asyncio.create_task(self._one(claim))

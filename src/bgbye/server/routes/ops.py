@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bgbye import __version__
 from bgbye.errors import BgbyeError
@@ -37,4 +37,4 @@ async def metrics(backend: BackendDep) -> Response:
     # The job gauges come from the shared database; with it down, the rest is still served.
     with contextlib.suppress(BgbyeError):
         await run_in_threadpool(backend.jobs.publish_metrics)
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(backend.metrics.registry), media_type=CONTENT_TYPE_LATEST)
