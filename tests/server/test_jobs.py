@@ -268,3 +268,33 @@ def test_job_files_on_an_object_store(settings: Settings) -> None:
         assert not blobs.local and blobs.exists(output_key(job["id"], "0.png"))
         assert not blobs.exists(input_key(job["id"], 0))  # done: the input is gone
     assert not (settings.storage_dir / "jobs").exists()
+
+
+def test_a_stop_past_the_grace_period_hands_items_back(settings: Settings) -> None:
+    """SIGTERM with an item still running after BGBYE_SHUTDOWN_GRACE_SECONDS: its lease is
+    released (no waiting for it to run out), and the next start records the output the late
+    item wrote instead of computing it again."""
+    settings.threads = 1
+    settings.shutdown_grace_seconds = 0.2
+    gate = threading.Event()
+    slow = FakeEngine("tiny", gate=gate)
+    with TestClient(create_app(settings)) as client:
+        inject(client, "tiny", slow)
+        files = [("images", (f"{i}.png", image_bytes(), "image/png")) for i in range(2)]
+        job_id = client.post("/v1/jobs", files=files).json()["id"]
+        deadline = time.monotonic() + 10
+        while slow.calls == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        threading.Timer(1.0, gate.set).start()  # long after the grace period
+    queue = open_queue(settings)
+    rows = list(queue.store.item_rows(job_id))
+    late = queue.blobs.get(output_key(job_id, "0.png"))  # written by the late item
+    queue.close()
+    assert [(r["state"], r["lease_owner"]) for r in rows] == [("pending", None)] * 2
+    with TestClient(create_app(settings)) as client:  # the real tiny model now
+        job = wait_finished(client, job_id)
+        assert job["state"] == "done" and job["counts"]["done"] == 2
+        zf = result_zip(client, job_id)
+        assert zf.read("0.png") == late  # recorded, not recomputed
+        assert zf.read("1.png") != late  # the tiny model's output differs from the fake's
