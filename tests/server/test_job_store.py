@@ -259,3 +259,19 @@ def test_a_refused_job_leaves_no_files(settings: Settings) -> None:
         queue.create("tiny", {"format": "png"}, [NewItem("a.png", image_bytes())])
     assert not list((settings.storage_dir / "jobs").rglob("*"))
     queue.close()
+
+
+def test_serve_with_an_unreachable_database_fails_at_start_up_in_one_line(
+        tmp_path: Path, tiny_model_dir: Path) -> None:
+    from tests.reliability.procs import bgbye_env
+    from tests.server.live import free_port
+
+    env = bgbye_env(tiny_model_dir, tmp_path / "storage",
+                    BGBYE_DATABASE_URL=f"postgresql://u:hunter2@127.0.0.1:{free_port()}/x",
+                    BGBYE_DATABASE_STARTUP_TIMEOUT_SECONDS="1")
+    proc = subprocess.run([sys.executable, "-m", "bgbye", "serve", "--port", "1"], env=env,
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: The job database could not be reached for 1 s (")
+    assert "Traceback" not in proc.stderr and "hunter2" not in proc.stderr

@@ -103,5 +103,13 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     app_log = logging.getLogger("bgbye")
     if app_log.getEffectiveLevel() > logging.INFO:
         app_log.setLevel(logging.INFO)
+    if settings.database_url:  # unreachable for the whole start-up timeout: one line, no trace
+        from bgbye.server.jobs.postgres import migrate_database
+
+        try:
+            migrate_database(settings.database_url,
+                             timeout=settings.database_startup_timeout_seconds)
+        except BgbyeError as exc:
+            raise SystemExit(f"error: {exc.message}") from None
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
                 log_level="info", proxy_headers=True, server_header=False)

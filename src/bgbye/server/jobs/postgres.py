@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from bgbye.server.jobs import migrate
 from bgbye.server.jobs.model import ItemState, JobState
 from bgbye.server.jobs.store import Cursor, JobStore, StoreUnavailableError, Tx
+from bgbye.server.jobs.urls import hide_password
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +65,12 @@ def migrate_database(url: str, *, timeout: float = 30.0) -> int:
                         log.info("job database: applied migration %s", name)
                 return applied
         except psycopg.OperationalError as exc:
+            reason = hide_password(str(exc).strip().splitlines()[0] if str(exc) else "", url)
             if time.monotonic() > deadline:
                 raise StoreUnavailableError(
-                    f"The job database could not be reached for {timeout:.0f} s: "
-                    f"{str(exc).strip().splitlines()[0]}") from exc
-            log.warning("job database not reachable yet, retrying: %s",
-                        str(exc).strip().splitlines()[0])
+                    f"The job database could not be reached for {timeout:.0f} s ({reason}).") \
+                    from exc
+            log.warning("job database not reachable yet, retrying: %s", reason)
             time.sleep(1.0)
 
 

@@ -16,7 +16,7 @@ class InvalidSettingError(BgbyeError):
     http_status = 500
 
 
-def _hide_password(text: str, url: str) -> str:
+def hide_password(text: str, url: str) -> str:
     match = re.match(r"^[a-z]+://[^:/@]*:([^@/]*)@", url)
     return text.replace(match.group(1), "***") if match and match.group(1) else text
 
@@ -24,7 +24,7 @@ def _hide_password(text: str, url: str) -> str:
 def check_database_url(url: str) -> None:
     def bad(reason: str) -> InvalidSettingError:
         return InvalidSettingError(f"BGBYE_DATABASE_URL is not a valid PostgreSQL URL "
-                                   f"({_hide_password(reason, url)}; expected {EXPECTED}).")
+                                   f"({hide_password(reason, url)}; expected {EXPECTED}).")
 
     try:
         parts = urlsplit(url)
