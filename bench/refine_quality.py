@@ -52,7 +52,20 @@ def candidates() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
     """Earlier ideas, kept so the table can be re-made (see docs/server.md, "Refine edges")."""
     import cv2
 
-    from bgbye.postprocess import refine_alpha
+    def refine_alpha(rgb: np.ndarray, alpha: np.ndarray, radius: int = 8,
+                     eps: float = 1e-3) -> np.ndarray:
+        """The guided filter (He et al., image as guide) that --refine was until it was measured."""
+        guide = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+        p = alpha.astype(np.float32) / 255.0
+        ksize = (2 * radius + 1, 2 * radius + 1)
+
+        def box(x: np.ndarray) -> np.ndarray:
+            return cv2.boxFilter(x, -1, ksize, borderType=cv2.BORDER_REFLECT)
+
+        mean_i, mean_p = box(guide), box(p)
+        a = (box(guide * p) - mean_i * mean_p) / (box(guide * guide) - mean_i * mean_i + eps)
+        b = mean_p - a * mean_i
+        return np.clip((box(a) * guide + box(b)) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
     def band(alpha: np.ndarray, frac: float) -> np.ndarray:
         r = max(2, round(frac * max(alpha.shape)))
@@ -90,8 +103,7 @@ def candidates() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
     def guided_then_levels(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         return levels(64, 192)(rgb, refine_alpha(rgb, alpha, radius=4, eps=1e-4))
 
-    return {"levels 32-224": levels(32, 224), "levels 64-192": levels(64, 192),
-            "levels 96-160": levels(96, 160), "guided r4 + levels 64-192": guided_then_levels,
+    return {"guided filter (old --refine)": refine_alpha, "levels 32-224": levels(32, 224), "levels 96-160": levels(96, 160), "guided r4 + levels 64-192": guided_then_levels,
             "snap@127": snap, "guided in 1% band": guided_in_band, "closed-form (rembg)": cf_matting}
 
 

@@ -87,7 +87,8 @@ def _build_options(
 )
 @click.option("--crop", is_flag=True, help="Crop to the subject.")
 @click.option("--margin", type=click.IntRange(0, 10_000), default=0, help="Crop margin in pixels.")
-@click.option("--refine", is_flag=True, help="Edge refinement with a guided filter.")
+@click.option("--refine", is_flag=True,
+              help="Clear the faint haze around the subject (alpha levels 64..192 stretched).")
 @click.option(
     "-w",
     "--workers",

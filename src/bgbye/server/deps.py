@@ -68,7 +68,8 @@ async def remove_options(
         description="Background image (scaled to cover).")] = None,
     crop: Annotated[bool, Form(description="Crop to the subject.")] = False,
     margin: Annotated[int, Form(ge=0, le=10_000, description="Margin around the crop, px.")] = 0,
-    refine: Annotated[bool, Form(description="Edge-aware alpha refinement.")] = False,
+    refine: Annotated[bool, Form(description="Clear the faint haze around the subject: alpha "
+                                 "levels 64..192 stretched to 0..255.")] = False,
 ) -> Options:
     backend = get_backend(request)
     bg = None
