@@ -252,7 +252,7 @@ def test_docs_render_with_no_request_leaving_the_server(make_page: Any, server: 
     page.route("**/*", guard)
     page.goto(server + "/docs")
     page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
-    page.wait_for_selector(".opblock-summary-path >> text=/v1/remove", timeout=20_000)
+    page.wait_for_selector(".opblock-summary-path[data-path='/v1/remove']", timeout=20_000)
     shot(page, "docs-swagger")
     page.goto(server + "/redoc")
     page.wait_for_selector("h1 >> text=bgbye", timeout=30_000)
@@ -367,11 +367,10 @@ def test_results_survive_a_reload_and_unsaved_work_warns(page: Any, tmp_path: Pa
     page.click("label:has(#remember)")
     upload(page, write(tmp_path, "new.png", disc_png(100, 80)))
     wait_settled(page, 2)
-    dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.type), d.accept()))
-    page.close(run_before_unload=True)
-    page.wait_for_timeout(500)
-    assert dialogs == ["beforeunload"]
+    with page.expect_event("dialog") as info:
+        page.close(run_before_unload=True)
+    assert info.value.type == "beforeunload"
+    info.value.accept()
 
 
 def test_rejected_files_say_why_and_a_zip_runs_as_a_job(page: Any, tmp_path: Path) -> None:
@@ -441,10 +440,10 @@ def test_phone_layout_has_the_settings_first_and_the_work_on_screen(make_page: A
     upload(page, write(tmp_path, "m.png", disc_png(300, 400)))
     wait_settled(page, 1)
     assert page.evaluate("document.documentElement.scrollWidth > window.innerWidth") is False
+    shot(page, "website-phone")
     assert box(page, ".panel")["y"] < box(page, "#queue")["y"]
     for selector in ("#stage", "#zip-all", "#viewer-download"):
         assert in_view(page, selector, PHONE), selector
-    shot(page, "website-phone")
 
 
 def test_accessibility_axe_light_and_dark(page: Any, tmp_path: Path, axe_source: str) -> None:
