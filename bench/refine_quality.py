@@ -103,8 +103,10 @@ def candidates() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
     def guided_then_levels(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         return levels(64, 192)(rgb, refine_alpha(rgb, alpha, radius=4, eps=1e-4))
 
-    return {"guided filter (old --refine)": refine_alpha, "levels 32-224": levels(32, 224), "levels 96-160": levels(96, 160), "guided r4 + levels 64-192": guided_then_levels,
-            "snap@127": snap, "guided in 1% band": guided_in_band, "closed-form (rembg)": cf_matting}
+    return {"guided filter (old --refine)": refine_alpha, "levels 32-224": levels(32, 224),
+            "levels 96-160": levels(96, 160), "guided r4 + levels 64-192": guided_then_levels,
+            "snap@127": snap, "guided in 1% band": guided_in_band,
+            "closed-form (rembg)": cf_matting}
 
 
 def main() -> None:

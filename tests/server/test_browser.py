@@ -32,7 +32,8 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-ARTIFACTS = Path(os.environ.get("BGBYE_TEST_ARTIFACTS", Path(tempfile.gettempdir()) / "bgbye-artifacts"))
+ARTIFACTS = Path(os.environ.get("BGBYE_TEST_ARTIFACTS",
+                                Path(tempfile.gettempdir()) / "bgbye-artifacts"))
 SCREENSHOTS = ARTIFACTS / "screenshots"
 DEPS = Path(__file__).with_name("browser_deps")
 DESKTOP = {"width": 1366, "height": 900}
@@ -327,7 +328,8 @@ def test_erase_stroke_is_transparent_in_the_download_and_undo_restores(page: Any
     before = rgba(download(page, "#viewer-download", tmp_path, "before.png"))
     assert before[90, 120, 3] > 200
     choose(page, "tool", "erase")
-    page.eval_on_selector("#brush-size", "el => { el.value = '30'; el.dispatchEvent(new Event('input')); }")
+    page.eval_on_selector("#brush-size",
+                          "el => { el.value = '30'; el.dispatchEvent(new Event('input')); }")
     stage = box(page, "#stage")
     scale = stage["width"] / 240
     cx, cy = stage["x"] + 120 * scale, stage["y"] + 90 * scale
@@ -348,7 +350,8 @@ def test_erase_stroke_is_transparent_in_the_download_and_undo_restores(page: Any
     assert redone[90, 120, 3] == 0
     # Every output option still works on the edited mask.
     page.check("#mask-only")
-    mask = np.asarray(Image.open(download(page, "#viewer-download", tmp_path, "mask.png")).convert("L"))
+    mask_png = download(page, "#viewer-download", tmp_path, "mask.png")
+    mask = np.asarray(Image.open(mask_png).convert("L"))
     assert mask[90, 120] == 0 and mask[150, 120] > 200
 
 
@@ -414,9 +417,13 @@ def test_one_screen_of_work_on_a_desktop(page: Any, tmp_path: Path) -> None:
     wait_settled(page, 5)
     assert page.locator(".item[data-state='error']").count() == 1
     assert "4 of 5 done · 1 failed" in page.inner_text("#queue-summary")
-    for selector in ("#stage", "#queue-summary", "#zip-all", ".item[data-state='error']",
-                     "#viewer-download"):
+    for selector in ("#stage", "#queue-summary", "#zip-all", "#queue-errors", "#viewer-download"):
         assert in_view(page, selector, DESKTOP), selector
+    assert "broken.png" in page.inner_text("#queue-errors")
+    page.click("#queue-errors button")  # jumps to the failed one, scrolled into the strip
+    failed = box(page, ".item[data-state='error']")
+    strip = box(page, "#queue-list")
+    assert strip["x"] <= failed["x"] and failed["x"] + failed["width"] <= strip["x"] + strip["width"] + 1
     assert page.evaluate("document.documentElement.scrollHeight") <= DESKTOP["height"] + 1
     page.click(".item:nth-child(2) .item-main")
     assert in_view(page, "#stage", DESKTOP)
@@ -482,22 +489,27 @@ def contrast(a: str, b: str) -> float:
 
 def test_per_file_names_focus_and_errors_announced_once(page: Any, tmp_path: Path) -> None:
     page.evaluate("""() => { window.__said = [];
-        new MutationObserver(() => window.__said.push(document.getElementById('announcer').textContent))
-          .observe(document.getElementById('announcer'), {childList: true, characterData: true, subtree: true}); }""")
+        const el = document.getElementById('announcer');
+        new MutationObserver(() => window.__said.push(el.textContent))
+          .observe(el, {childList: true, characterData: true, subtree: true}); }""")
     upload(page, write(tmp_path, "one.png", disc_png(90, 60)),
-           write(tmp_path, "broken.png", b"not a png"), write(tmp_path, "three.png", disc_png(80, 60)))
+           write(tmp_path, "broken.png", b"not a png"),
+           write(tmp_path, "three.png", disc_png(80, 60)))
     wait_settled(page, 3)
     said = page.evaluate("window.__said")
     assert sum("broken.png failed" in s for s in said) == 1, said
     assert page.locator("[role='alert']").count() == 0  # one live region, no duplicates
     broken = page.locator(".item[data-state='error']")
-    assert broken.locator(".item-remove").get_attribute("aria-label") == "Remove broken.png from the list"
+    label = broken.locator(".item-remove").get_attribute("aria-label")
+    assert label == "Remove broken.png from the list"
     assert broken.locator(".item-retry").get_attribute("aria-label") == "Retry broken.png"
-    assert "Failed" in broken.locator(".item-main").inner_text()  # the row's name carries its status
+    assert "Failed" in broken.locator(".item-main").inner_text()  # its name carries the status
     broken.locator(".item-remove").focus()
     page.keyboard.press("Enter")
     assert page.locator(".item").count() == 2
-    assert page.evaluate("document.activeElement.closest('.item')?.querySelector('.item-name').textContent") == "three.png"
+    focused = page.evaluate(
+        "document.activeElement.closest('.item')?.querySelector('.item-name').textContent")
+    assert focused == "three.png"
     page.focus("#clear-all")
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "dropzone"

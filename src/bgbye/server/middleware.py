@@ -86,7 +86,7 @@ _DOCS_PATHS = ("/docs", "/redoc")
 
 
 class SecurityHeadersMiddleware:
-    """nosniff, no framing, no referrer and a CSP on every response (the API docs have their own)."""
+    """nosniff, no framing, no referrer and a CSP on every response (the docs have their own)."""
 
     def __init__(self, app: ASGIApp):
         self.app = app

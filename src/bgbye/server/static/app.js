@@ -24,7 +24,7 @@
     "before-canvas", "crop-box", "compare-range", "brush-cursor", "label-before", "label-after",
     "brush-size", "brush-size-out", "undo", "redo", "zoom-in", "zoom-out", "zoom-fit", "zoom-1",
     "zoom-level", "version", "compare-with", "queue", "queue-list", "queue-count", "queue-summary",
-    "total-bar", "zip-all", "clear-all", "rerun-all", "item-template", "settings", "settings-box",
+    "total-bar", "queue-errors", "zip-all", "clear-all", "rerun-all", "item-template", "settings", "settings-box",
     "settings-summary", "model", "model-hint", "provider", "provider-hint", "local-options",
     "provider-options", "color-options", "image-options", "bg-color", "bg-file", "bg-file-hint",
     "bg-hint", "bg-group", "format", "format-hint", "crop", "margin-field", "margin", "mask-only",
@@ -670,6 +670,31 @@
     els.zipAll.disabled = ready === 0;
     els.zipAll.textContent = ready > 1 ? `Download all ${ready} (.zip)` : "Download all (.zip)";
     els.rerunAll.hidden = !items.some((i) => i.kind === "image");
+    renderErrors(items.filter((i) => i.state === "error" || (i.kind === "job" && i.errors.length)));
+  }
+
+  // The failures stay on screen however long the strip is: one line, each name jumps to it.
+  function renderErrors(failed) {
+    els.queueErrors.hidden = failed.length === 0;
+    const sig = failed.map((i) => `${i.id}:${i.error}:${i.kind === "job" ? i.errors.length : ""}`).join("|");
+    if (els.queueErrors.dataset.sig === sig) return;
+    els.queueErrors.dataset.sig = sig;
+    els.queueErrors.textContent = "Failed: ";
+    failed.forEach((item, n) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "linkish-btn";
+      const why = item.kind === "job" ? `${item.errors.length || "all"} file(s) failed` : item.error;
+      b.textContent = item.name;
+      b.title = why;
+      b.setAttribute("aria-label", `${item.name}: ${why}. Show it`);
+      b.addEventListener("click", () => {
+        select(item.id);
+        item.el.querySelector(".item-main").focus();
+      });
+      if (n) els.queueErrors.append(", ");
+      els.queueErrors.append(b);
+    });
   }
 
   function select(id) {
