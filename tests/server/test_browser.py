@@ -446,7 +446,8 @@ def test_one_screen_of_work_on_a_desktop(page: Any, tmp_path: Path) -> None:
     page.click("#queue-errors button")  # jumps to the failed one, scrolled into the strip
     failed = box(page, ".item[data-state='error']")
     strip = box(page, "#queue-list")
-    assert strip["x"] <= failed["x"] and failed["x"] + failed["width"] <= strip["x"] + strip["width"] + 1
+    assert strip["x"] <= failed["x"]
+    assert failed["x"] + failed["width"] <= strip["x"] + strip["width"] + 1
     assert page.evaluate("document.documentElement.scrollHeight") <= DESKTOP["height"] + 1
     page.click(".item:nth-child(2) .item-main")
     assert in_view(page, "#stage", DESKTOP)
