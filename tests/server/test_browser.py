@@ -301,7 +301,10 @@ def test_zoom_to_1_to_1_shows_source_pixels_unscaled(page: Any, tmp_path: Path) 
     assert box(page, "#stage")["width"] > fitted["width"]
 
 
-def test_background_swap_is_instant_and_downloaded(page: Any, tmp_path: Path) -> None:
+def test_background_swap_is_instant_downloaded_and_copied(make_page: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    page = make_page(permissions=["clipboard-read", "clipboard-write"])
     upload(page, write(tmp_path, "disc.png", disc_png(200, 150)))
     wait_settled(page, 1)
     requests: list[str] = []
@@ -325,6 +328,15 @@ def test_background_swap_is_instant_and_downloaded(page: Any, tmp_path: Path) ->
     assert out[0, 0, 3] == 255 and out[0, 0, 0] > 240 and out[0, 0, 1] < 15
     assert [u for u in requests if "/v1/" in u or "/process" in u] == []
     shot(page, "website-background-image")
+
+    page.click("#copy")  # what is copied is the output as shown, as PNG
+    expect(page.locator("#announcer")).to_contain_text("copied", timeout=10_000)
+    copied = page.evaluate("""async () => {
+        const [item] = await navigator.clipboard.read();
+        const blob = await item.getType('image/png');
+        return Array.from(new Uint8Array(await blob.arrayBuffer())); }""")
+    pasted = np.asarray(Image.open(io.BytesIO(bytes(copied))).convert("RGBA"))
+    assert pasted.shape == (150, 200, 4) and pasted[0, 0, 0] > 240 and pasted[0, 0, 1] < 15
 
 
 def test_erase_stroke_is_transparent_in_the_download_and_undo_restores(page: Any,
