@@ -841,7 +841,7 @@
       if (token !== renderToken) return;
     }
     state.noSplit = !other && noOriginal;
-    editor.show(state, keep);
+    if (editor.current !== state) editor.show(state, keep); // progress ticks must not redraw
     els.stage.classList.toggle("no-result", state.noSplit);
     if (other) {
       els.beforeImg.hidden = true;

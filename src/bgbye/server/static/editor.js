@@ -160,7 +160,9 @@
     function pushHistory() {
       const h = current.history;
       h.undo.push(current.pixels.alpha.slice());
-      if (h.undo.length > HISTORY) h.undo.shift();
+      // A full mask per step: big images keep fewer steps (about 200 MB at most).
+      const limit = Math.max(3, Math.min(HISTORY, Math.floor(2e8 / current.pixels.alpha.length)));
+      while (h.undo.length > limit) h.undo.shift();
       h.redo.length = 0;
     }
 
