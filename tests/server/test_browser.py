@@ -153,6 +153,8 @@ def wait_settled(page: Any, count: int, timeout: float = 30_000) -> None:
     # A locator wait, not wait_for_function: the page's CSP forbids the eval that needs.
     settled = page.locator(".item[data-state='done'], .item[data-state='error']")
     expect(settled).to_have_count(count, timeout=timeout)
+    if page.locator(".item.selected[data-state='done'][data-kind='image']").count():
+        page.wait_for_selector("#viewer[data-shown='true']")  # the result is drawn
 
 
 def download(page: Any, selector: str, folder: Path, name: str) -> Path:

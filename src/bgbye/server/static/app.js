@@ -731,6 +731,7 @@
   let renderToken = 0;
   async function renderViewer() {
     const token = ++renderToken;
+    els.viewer.dataset.shown = "false"; // "true" once the current result is on screen
     const item = items.find((i) => i.id === selectedId);
     els.viewer.hidden = !item || item.kind !== "image";
     if (!item || item.kind !== "image") return;
@@ -861,6 +862,7 @@
     els.compareRange.setAttribute("aria-label", `Split: left of it shows ${other ? other.label : "the original"}, right of it the result`);
     applyBackground();
     updateCropBox();
+    els.viewer.dataset.shown = "true";
   }
 
   function applyBackground() {
