@@ -464,6 +464,7 @@ def test_one_screen_of_work_on_a_desktop(page: Any, tmp_path: Path) -> None:
     assert failed["x"] + failed["width"] <= strip["x"] + strip["width"] + 1
     assert page.evaluate("document.documentElement.scrollHeight") <= DESKTOP["height"] + 1
     page.click(".item:nth-child(2) .item-main")
+    page.wait_for_selector("#viewer[data-shown='true']")
     assert in_view(page, "#stage", DESKTOP)
 
     with page.expect_download() as info:
