@@ -380,7 +380,7 @@ def test_results_survive_a_reload_and_unsaved_work_warns(page: Any, tmp_path: Pa
     wait_settled(page, 1)
     page.wait_for_timeout(300)  # the IndexedDB write
     page.reload()
-    page.wait_for_selector(".item[data-state='done']")
+    wait_settled(page, 1)
     assert page.inner_text("#viewer-name") == "keep.png"
     assert page.is_visible("#after-canvas")
     out = rgba(download(page, "#viewer-download", tmp_path, "restored.png"))
@@ -443,7 +443,10 @@ def test_undecodable_previews_say_so_and_never_show_the_previous_image(page: Any
     upload(page, write(tmp_path, "corrupt.jpg", b"\xff\xd8\xff\xe0 not really a jpeg"))
     wait_settled(page, 3)
     assert page.inner_text("#viewer-name") == "corrupt.jpg"
-    assert page.is_hidden("#stage") and page.is_visible("#viewer-error")
+    from playwright.sync_api import expect
+
+    expect(page.locator("#stage")).to_be_hidden()
+    expect(page.locator("#viewer-error")).to_be_visible()
     shot(page, "website-undecodable")
 
 
@@ -575,7 +578,7 @@ def test_rerun_keeps_results_per_engine_and_compares_them(page: Any, tmp_path: P
     page.wait_for_selector(".item[data-state='done']")
     assert page.is_visible("#viewer-mocked") and page.is_visible(".item-mocked")
     page.select_option("#compare-with", index=1)
-    assert page.inner_text("#label-before") == "tiny"
+    expect(page.locator("#label-before")).to_have_text("tiny")
     page.select_option("#version", "0")
     assert not page.is_visible("#viewer-mocked")
     shot(page, "website-compare-versions")
