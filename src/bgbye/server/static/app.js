@@ -248,21 +248,30 @@
       const usable = folder.files.filter((f) => classify(f) === "image");
       const skipped = folder.files.length - usable.length;
       if (!usable.length) notice(`${folder.name}/: no images in this folder (${ACCEPTED}).`);
-      else startJob(`${folder.name}/`, usable, skipped);
+      else folderJob(folder.name, usable, skipped);
     }
     if (images.length) addImages(images);
+  }
+
+  // A folder travels as one zip (stored, not recompressed), so its tree comes back in the result.
+  async function folderJob(name, files, skipped) {
+    const entries = [];
+    for (const f of files) entries.push({ name: f.relPath, data: new Uint8Array(await f.arrayBuffer()) });
+    const zip = new File([window.bgbyeZip.makeZip(entries)], `${name}.zip`, { type: "application/zip" });
+    startJob(`${name}/`, [zip], skipped);
   }
 
   async function readEntry(entry, prefix, out) {
     if (entry.isFile) {
       const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
-      out.push(new File([file], prefix + file.name, { type: file.type, lastModified: file.lastModified }));
+      file.relPath = prefix + file.name; // inside the dropped folder
+      out.push(file);
     } else if (entry.isDirectory) {
       const reader = entry.createReader();
       for (;;) {
         const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
         if (!batch.length) break;
-        for (const child of batch) await readEntry(child, `${prefix}${entry.name}/`, out);
+        for (const child of batch) await readEntry(child, child.isDirectory ? `${prefix}${child.name}/` : prefix, out);
       }
     }
   }
