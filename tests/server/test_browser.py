@@ -429,6 +429,21 @@ def test_rejected_files_say_why_and_a_zip_runs_as_a_job(page: Any, tmp_path: Pat
     assert {"a/one.png", "two.png"} <= names
     shot(page, "website-rejected-and-job")
 
+    # A folder (picked; a dropped one takes the same path) is one job, its tree kept.
+    folder = tmp_path / "shoot"
+    (folder / "sub").mkdir(parents=True)
+    write(folder / "sub", "a.png", disc_png(70, 50))
+    write(folder, "b.png", disc_png(60, 50))
+    write(folder, "notes.txt", b"not an image")
+    page.set_input_files("#folder-input", str(folder))
+    folder_job = page.locator(".item[data-kind='job']", has_text="shoot/")
+    expect(folder_job).to_have_attribute("data-state", "done", timeout=30_000)
+    assert "1 file skipped" in page.inner_text("#notices")
+    saved = download(page, ".item[data-kind='job']:has-text('shoot/') .item-download", tmp_path,
+                     "folder.zip")
+    with zipfile.ZipFile(saved) as zf:
+        assert {"sub/a.png", "b.png"} <= set(zf.namelist())
+
 
 def test_undecodable_previews_say_so_and_never_show_the_previous_image(page: Any,
                                                                         tmp_path: Path) -> None:

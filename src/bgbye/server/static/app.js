@@ -18,7 +18,7 @@
 
   const $ = (id) => document.getElementById(id);
   const els = Object.fromEntries([
-    "status", "announcer", "dropzone", "file-input", "notices", "viewer", "viewer-name", "viewer-meta",
+    "status", "announcer", "dropzone", "file-input", "folder-input", "choose-folder", "notices", "viewer", "viewer-name", "viewer-meta",
     "viewer-mocked", "viewer-download", "copy", "viewer-busy", "viewer-busy-text", "viewer-error",
     "viewer-nopreview", "frame", "stage", "stage-bg", "after-canvas", "before-layer", "before-img",
     "before-canvas", "crop-box", "compare-range", "brush-cursor", "label-before", "label-after",
@@ -968,6 +968,20 @@
       e.preventDefault();
       els.fileInput.click();
     }
+  });
+  els.chooseFolder.addEventListener("click", () => els.folderInput.click());
+  els.folderInput.addEventListener("change", () => {
+    // webkitRelativePath is "top/sub/name.png": one job per top folder, paths inside it kept.
+    const byTop = new Map();
+    for (const f of els.folderInput.files) {
+      const parts = (f.webkitRelativePath || f.name).split("/");
+      const top = parts.length > 1 ? parts.shift() : "folder";
+      f.relPath = parts.join("/");
+      if (!byTop.has(top)) byTop.set(top, []);
+      byTop.get(top).push(f);
+    }
+    intake([], [...byTop].map(([name, files]) => ({ name, files })));
+    els.folderInput.value = "";
   });
   els.fileInput.addEventListener("change", () => {
     intake([...els.fileInput.files], []);
