@@ -694,7 +694,8 @@
       b.type = "button";
       b.className = "linkish-btn";
       const why = item.kind === "job" ? `${item.errors.length || "all"} file(s) failed` : item.error;
-      b.textContent = item.name;
+      b.textContent = item.kind === "job" && item.errors.length
+        ? `${item.name} (${item.errors.length} file${item.errors.length > 1 ? "s" : ""})` : item.name;
       b.title = why;
       b.setAttribute("aria-label", `${item.name}: ${why}. Show it`);
       b.addEventListener("click", () => {
