@@ -594,6 +594,12 @@ def test_rerun_keeps_results_per_engine_and_compares_them(page: Any, tmp_path: P
     assert page.is_visible("#viewer-mocked") and page.is_visible(".item-mocked")
     page.select_option("#compare-with", index=1)
     expect(page.locator("#label-before")).to_have_text("tiny")
+    page.click("#side-by-side")  # the two results next to each other, same size
+    left, right = box(page, "#before-canvas"), box(page, "#after-canvas")
+    assert left["x"] + left["width"] < right["x"] and abs(left["width"] - right["width"]) < 1
+    assert right["x"] + right["width"] <= box(page, "#frame")["x"] + box(page, "#frame")["width"]
+    shot(page, "website-side-by-side")
+    page.click("#side-by-side")
     page.select_option("#version", "0")
     assert not page.is_visible("#viewer-mocked")
     shot(page, "website-compare-versions")

@@ -23,7 +23,7 @@
     "viewer-nopreview", "frame", "stage", "stage-bg", "after-canvas", "before-layer", "before-img",
     "before-canvas", "crop-box", "compare-range", "brush-cursor", "label-before", "label-after",
     "brush-size", "brush-size-out", "undo", "redo", "zoom-in", "zoom-out", "zoom-fit", "zoom-1",
-    "zoom-level", "version", "compare-with", "queue", "queue-list", "queue-count", "queue-summary",
+    "zoom-level", "version", "compare-with", "side-by-side", "queue", "queue-list", "queue-count", "queue-summary",
     "total-bar", "queue-errors", "zip-all", "clear-all", "rerun-all", "item-template", "settings", "settings-box",
     "settings-summary", "model", "model-hint", "provider", "provider-hint", "local-options",
     "provider-options", "color-options", "image-options", "bg-color", "bg-file", "bg-file-hint",
@@ -893,7 +893,7 @@
   function updateCropBox() {
     const cur = editor.current;
     const out = outputOptions();
-    els.cropBox.hidden = !(cur && !cur.placeholder && out.crop);
+    els.cropBox.hidden = !(cur && !cur.placeholder && out.crop) || els.sideBySide.getAttribute("aria-pressed") === "true";
     if (els.cropBox.hidden) return;
     const { width, height, alpha } = cur.pixels;
     const b = C.subjectBox(alpha, width, height, out.margin);
@@ -1053,6 +1053,12 @@
     updateItemEl(item);
     save(item);
     renderViewer();
+  });
+  els.sideBySide.addEventListener("click", () => {
+    const on = els.sideBySide.getAttribute("aria-pressed") !== "true";
+    els.sideBySide.setAttribute("aria-pressed", String(on));
+    editor.setSide(on);
+    updateCropBox();
   });
   els.compareWith.addEventListener("change", () => {
     const item = items.find((i) => i.id === selectedId);

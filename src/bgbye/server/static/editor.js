@@ -17,10 +17,25 @@
     const pointers = new Map();
     let gesture = null;
     let spaceDown = false;
+    let side = false; // before and after next to each other instead of the split
 
     // ------------------------------------------------------------ layout
+    const gap = (w) => Math.max(8, Math.round(w * 0.03));
+
     function size() {
-      return current ? { w: current.pixels.width, h: current.pixels.height } : null;
+      if (!current) return null;
+      const w = current.pixels.width;
+      return { w: side ? 2 * w + gap(w) : w, h: current.pixels.height };
+    }
+
+    function setSide(on) {
+      side = on;
+      els.stage.classList.toggle("side", on);
+      if (current) {
+        const w = current.pixels.width;
+        els.stage.style.setProperty("--half", `${(100 * w) / (2 * w + gap(w))}%`);
+      }
+      fit();
     }
 
     function fitScale() {
@@ -92,6 +107,10 @@
         current.pixels.height === state.pixels.height;
       current = state;
       if (!state) return;
+      if (side) {
+        const w = state.pixels.width;
+        els.stage.style.setProperty("--half", `${(100 * w) / (2 * w + gap(w))}%`);
+      }
       if (!state.placeholder) { // a placeholder only sizes the original until a result comes
         els.afterCanvas.width = state.pixels.width;
         els.afterCanvas.height = state.pixels.height;
@@ -117,9 +136,9 @@
 
     // ------------------------------------------------------------ brush
     function toImage(e) {
-      const r = els.stage.getBoundingClientRect();
-      const s = size();
-      return { x: ((e.clientX - r.left) / r.width) * s.w, y: ((e.clientY - r.top) / r.height) * s.h };
+      const r = els.afterCanvas.getBoundingClientRect(); // the result, in either layout
+      const { width, height } = current.pixels;
+      return { x: ((e.clientX - r.left) / r.width) * width, y: ((e.clientY - r.top) / r.height) * height };
     }
 
     function stamp(cx, cy, radius, value, dirty) {
@@ -217,7 +236,7 @@
         gesture = { kind: "stroke", tool, last: null };
         strokeTo(toImage(e));
         hooks.onHistory();
-      } else if (!panning && tool === "compare" && onStage(e) && !current.noSplit) {
+      } else if (!panning && tool === "compare" && onStage(e) && !current.noSplit && !side) {
         gesture = { kind: "split" };
         splitFrom(e);
       } else {
@@ -286,7 +305,7 @@
     els.compareRange.addEventListener("input", () => setSplit(parseFloat(els.compareRange.value)));
 
     return {
-      show, redraw, fit, actual, undo, redo, setSplit,
+      show, redraw, fit, actual, undo, redo, setSplit, setSide,
       zoomIn: () => zoomAt(1.25), zoomOut: () => zoomAt(0.8),
       setTool(t) { tool = t; els.frame.dataset.tool = t; },
       setBrushSize(n) { brushSize = n; },
