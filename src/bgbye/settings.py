@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     upload_idle_timeout_seconds: float = 30.0
     pushgateway_url: str | None = None
     fetch_timeout_seconds: float = 10.0
+    # Models (or licence ids) whose non-commercial licence the operator accepts, comma separated.
+    accept_licenses: str = ""
 
     removebg_url: str = "https://api.remove.bg/v1.0"
     clipdrop_url: str = "https://clipdrop-api.co"

@@ -48,7 +48,7 @@ class EngineCache:
             return providers.build(ref, self.settings, self)
         entry = self.registry.resolve(ref)
         assert entry.path is not None
-        return OnnxEngine(entry.spec, entry.path, threads=self.threads)
+        return OnnxEngine(entry.spec, entry.path, threads=self.threads, cls=entry.cls)
 
     def loaded(self) -> list[str]:
         with self._lock:
