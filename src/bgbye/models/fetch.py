@@ -137,7 +137,7 @@ def _download(url: str, part: Path, *, timeout: float, progress: bool, label: st
             ) as bar,
         ):
             try:
-                for block in resp.iter_bytes(CHUNK):
+                for block in resp.iter_bytes():  # as received: a cut keeps every byte
                     fh.write(block)
                     written += len(block)
                     bar.update(len(block))
@@ -266,6 +266,6 @@ def fetch(
         finally:
             tmp.unlink(missing_ok=True)
     for reason in reasons:
-        log.warning("fetch %s: %s", spec.name, reason)
+        log.debug("fetch %s: %s", spec.name, reason)
     error = ChecksumMismatchError if bad_hash == len(reasons) else FetchError
     raise error(f"Could not fetch model {spec.name!r}: " + "; ".join(reasons) + ".")
