@@ -45,11 +45,17 @@ def bundled_specs() -> dict[str, ModelSpec]:
 
 def close_matches(ref: str, names: list[str]) -> list[str]:
     """Names a mistyped ``ref`` probably meant: prefix/substring hits, then fuzzy ones."""
-    low = ref.lower()
-    hits = [n for n in names if low and (n.lower().startswith(low) or low in n.lower())]
-    for n in difflib.get_close_matches(low, names, n=4, cutoff=0.6):
-        if n not in hits:
-            hits.append(n)
+
+    def norm(s: str) -> str:
+        return s.lower().replace("_", "-")
+
+    low = norm(ref)
+    by_norm = {norm(n): n for n in names}
+    hits = [n for k, n in by_norm.items() if low and (k == low or k.startswith(low))]
+    hits += [n for k, n in by_norm.items() if low and low in k and n not in hits]
+    for k in difflib.get_close_matches(low, list(by_norm), n=4, cutoff=0.6):
+        if by_norm[k] not in hits:
+            hits.append(by_norm[k])
     return hits[:6]
 
 
