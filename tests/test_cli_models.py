@@ -50,14 +50,18 @@ def test_add_then_list_and_remove(runner: CliRunner, tmp_path: Path) -> None:
     probe = build_probe(bundled_specs()["birefnet-general-lite"], tmp_path / "my-net.onnx")
     res = runner.invoke(cli, ["models", "add", str(probe), "--like", "birefnet-general-lite"])
     assert res.exit_code == 0, res.output
-    rows = {r["name"]: r for r in json.loads(runner.invoke(cli, ["models", "list", "--json"]).output)}
+    rows = {
+        r["name"]: r for r in json.loads(runner.invoke(cli, ["models", "list", "--json"]).output)
+    }
     assert rows["my-net"]["downloaded"]
     assert runner.invoke(cli, ["models", "verify", "my-net"]).output.strip() == "my-net: ok"
     from PIL import Image
 
     Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / "in.png")
     out = tmp_path / "out"
-    res = runner.invoke(cli, ["remove", "-q", "-m", "my-net", str(tmp_path / "in.png"), "-o", str(out)])
+    res = runner.invoke(
+        cli, ["remove", "-q", "-m", "my-net", str(tmp_path / "in.png"), "-o", str(out)]
+    )
     assert res.exit_code == 0, res.output
     assert Image.open(out / "in.png").size == (40, 30)
 

@@ -68,9 +68,7 @@ def test_spec_that_does_not_fit_is_refused_with_the_mismatch(
 def test_output_index_beyond_the_graph(isnet_probe: Path) -> None:
     spec = spec_like(SPECS["isnet-general-use"], "mine")
     spec.output.index = 5
-    assert graph_mismatches(spec, isnet_probe) == [
-        "the spec reads output 5 but the graph has 2"
-    ]
+    assert graph_mismatches(spec, isnet_probe) == ["the spec reads output 5 but the graph has 2"]
 
 
 def test_bad_inputs(isnet_probe: Path, tmp_path: Path) -> None:

@@ -97,9 +97,7 @@ def test_bria_refused_without_acceptance_and_labelled_with_it(zoo: Path, tmp_pat
     assert "non-commercial" in result.info["license_notice"]
 
 
-def test_env_variable_accepts(
-    zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_env_variable_accepts(zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BGBYE_ACCEPT_LICENSES", "CC-BY-NC-4.0")
     settings = Settings(model_dir=zoo, extra_model_dirs=[], storage_dir=tmp_path)
     assert Registry(settings).resolve("bria-rmbg").available
@@ -109,8 +107,10 @@ def test_cloth_classes_by_ref(zoo: Path, tmp_path: Path) -> None:
     settings = isolated_settings(zoo, "u2netp", tmp_path)
     cache = EngineCache(settings)
     img = make_image(80, 60)
-    alphas = {c: cache.get(f"u2net_cloth_seg:{c}").predict(img).alpha for c in SPECS[
-        "u2net_cloth_seg"].output.class_names}
+    alphas = {
+        c: cache.get(f"u2net_cloth_seg:{c}").predict(img).alpha
+        for c in SPECS["u2net_cloth_seg"].output.class_names
+    }
     assert cache.get("u2net_cloth_seg").name == "u2net_cloth_seg:all"  # the default
     union = alphas["upper"] | alphas["lower"] | alphas["full"]
     assert (alphas["all"] == union).all()

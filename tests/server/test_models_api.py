@@ -28,7 +28,9 @@ def test_models_lists_licence_size_task_downloaded(tmp_path: Path) -> None:
     assert bria["license"] == "CC-BY-NC-4.0" and bria["non_commercial"]
     assert bria["downloaded"] and not bria["license_accepted"] and bria["size"] == "~1024 MB"
     assert rows["u2net_cloth_seg"]["classes"] == ["upper", "lower", "full", "all"]
-    assert rows["birefnet-general"]["task"] == "salient" and not rows["birefnet-general"]["downloaded"]
+    assert (
+        rows["birefnet-general"]["task"] == "salient" and not rows["birefnet-general"]["downloaded"]
+    )
 
 
 def test_bria_refused_then_labelled(tmp_path: Path, png_bytes: bytes) -> None:
@@ -42,7 +44,9 @@ def test_bria_refused_then_labelled(tmp_path: Path, png_bytes: bytes) -> None:
         assert res.status_code == 200
         assert "non-commercial" in res.headers["X-Bgbye-License"]
         body = client.post(
-            "/v1/remove", files=files, data={"model": "bria-rmbg"},
+            "/v1/remove",
+            files=files,
+            data={"model": "bria-rmbg"},
             headers={"Accept": "application/json"},
         ).json()
     assert body["info"]["license"] == "CC-BY-NC-4.0"
@@ -55,8 +59,13 @@ def test_class_by_model_ref_and_close_matches(tmp_path: Path, png_bytes: bytes) 
     files = {"image": ("a.png", png_bytes, "image/png")}
     with TestClient(create_app(settings)) as client:
         res = client.post("/v1/remove", files=files, data={"model": "u2net_cloth_seg:lower"})
-        assert res.status_code == 200 and res.headers["X-Bgbye-Engine"] == "u2net_cloth_seg:lower (ONNX)"
+        assert (
+            res.status_code == 200
+            and res.headers["X-Bgbye-Engine"] == "u2net_cloth_seg:lower (ONNX)"
+        )
         res = client.post("/v1/remove", files=files, data={"model": "u2net_cloth_seg:hat"})
-        assert res.status_code == 422 and "upper, lower, full, all" in res.json()["error"]["message"]
+        assert (
+            res.status_code == 422 and "upper, lower, full, all" in res.json()["error"]["message"]
+        )
         res = client.post("/v1/remove", files=files, data={"model": "u2net-cloth-seg"})
         assert res.status_code == 404 and "Did you mean u2net_cloth_seg" in res.text

@@ -81,7 +81,9 @@ def _resize_lanczos(img8: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(Image.fromarray(img8).resize((width, height), Image.Resampling.LANCZOS))
 
 
-def _class_alpha(pol: OutputPolicy, out: np.ndarray, cls: str, width: int, height: int) -> np.ndarray:
+def _class_alpha(
+    pol: OutputPolicy, out: np.ndarray, cls: str, width: int, height: int
+) -> np.ndarray:
     scores = np.asarray(out, dtype=np.float32)
     while scores.ndim > 3:
         scores = scores[0]

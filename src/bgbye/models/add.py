@@ -21,8 +21,20 @@ from bgbye.errors import InvalidSpecError
 from bgbye.models.fetch import digests
 from bgbye.models.spec import ModelSpec
 
-_UNPINNED = ("sha256", "md5", "size_bytes", "approx_size_mb", "url", "carrier", "file",
-             "rembg_session", "metrics", "training_data", "license_source", "non_commercial")
+_UNPINNED = (
+    "sha256",
+    "md5",
+    "size_bytes",
+    "approx_size_mb",
+    "url",
+    "carrier",
+    "file",
+    "rembg_session",
+    "metrics",
+    "training_data",
+    "license_source",
+    "non_commercial",
+)
 
 
 def spec_like(base: ModelSpec, name: str, license: str = "unknown") -> ModelSpec:
@@ -130,7 +142,9 @@ def add_model(
     problems = graph_mismatches(spec, onnx_path)
     if problems:
         raise InvalidSpecError(
-            f"The spec for {spec.name!r} does not fit {onnx_path.name}: " + "; ".join(problems) + "."
+            f"The spec for {spec.name!r} does not fit {onnx_path.name}: "
+            + "; ".join(problems)
+            + "."
         )
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -139,8 +153,13 @@ def add_model(
         raise InvalidSpecError(f"{target} exists already; pass --force to replace it.")
     got = digests(onnx_path)
     final = spec.model_copy(
-        update={"sha256": got.sha256, "md5": got.md5, "size_bytes": got.size, "file": None,
-                "source": spec.source or f"added with `bgbye models add` from {onnx_path}"}
+        update={
+            "sha256": got.sha256,
+            "md5": got.md5,
+            "size_bytes": got.size,
+            "file": None,
+            "source": spec.source or f"added with `bgbye models add` from {onnx_path}",
+        }
     )
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=model_dir)
     try:

@@ -221,7 +221,8 @@ def fetch(
     try:
         model_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise FetchError(f"Could not fetch model {spec.name!r}: {_disk_reason(exc, model_dir)}.")
+        reason = _disk_reason(exc, model_dir)
+        raise FetchError(f"Could not fetch model {spec.name!r}: {reason}.") from exc
     if target.is_file() and not force and verify(spec, target):
         return target
     if not spec.url and not spec.carrier:
