@@ -127,7 +127,7 @@ def models_verify(names: tuple[str, ...]) -> None:
         elif (wrong := mismatch(entry.spec, entry.path)) is None:
             click.echo(f"{name}: ok")
         else:
-            click.echo(f"{name}: MISMATCH at {entry.path}: {wrong}", err=True)
+            click.echo(f"{name}: CHECKSUM MISMATCH at {entry.path}: {wrong}", err=True)
             status = 1
     sys.exit(status)
 
