@@ -90,3 +90,4 @@ def test_remove_with_class_and_licence(runner: CliRunner, tmp_path: Path) -> Non
     assert res.exit_code != 0 and "--accept-license bria-rmbg" in res.output
     res = runner.invoke(cli, [*args, "-m", "bria-rmbg", "--accept-license", "bria-rmbg"])
     assert res.exit_code == 0, res.output
+    assert "note: bria-rmbg is CC-BY-NC-4.0: non-commercial use only" in res.output

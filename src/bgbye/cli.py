@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from bgbye import __version__, imageio
-from bgbye.cli_models import ACCEPT_HELP, models, with_accepted
+from bgbye.cli_models import ACCEPT_HELP, licence_notice, models, with_accepted
 from bgbye.errors import BgbyeError
 from bgbye.postprocess import RemoveOptions
 from bgbye.settings import Settings, get_settings
@@ -209,6 +209,8 @@ def _remove_local(
         _fail(exc.message)
         return 2
     assert isinstance(remover, Remover)
+    if notice := licence_notice(remover.engine):
+        click.echo(notice, err=True)
     if not tasks:
         _fail("No images found in the inputs.")
     clean_partials(output)

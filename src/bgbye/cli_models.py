@@ -25,6 +25,14 @@ def with_accepted(settings: Settings, accepted: tuple[str, ...]) -> Settings:
     return settings.model_copy(update={"accept_licenses": merged})
 
 
+def licence_notice(engine: object) -> str | None:
+    """The line a batch prints when its model's licence forbids commercial use."""
+    spec = getattr(engine, "spec", None)
+    if spec is None or not getattr(spec, "non_commercial", False):
+        return None
+    return f"note: {spec.name} is {spec.license}: non-commercial use only ({spec.license_source})."
+
+
 @click.group("models")
 def models() -> None:
     """List, fetch, verify and add models."""
