@@ -91,3 +91,23 @@ def test_remove_with_class_and_licence(runner: CliRunner, tmp_path: Path) -> Non
     res = runner.invoke(cli, [*args, "-m", "bria-rmbg", "--accept-license", "bria-rmbg"])
     assert res.exit_code == 0, res.output
     assert "note: bria-rmbg is CC-BY-NC-4.0: non-commercial use only" in res.output
+
+
+def test_add_with_a_spec_file(runner: CliRunner, tmp_path: Path) -> None:
+    from bgbye.models.add import spec_like
+
+    spec = spec_like(bundled_specs()["isnet-anime"], "anime2", "Apache-2.0")
+    spec.dump(tmp_path / "anime2.json")
+    probe = build_probe(bundled_specs()["isnet-anime"], tmp_path / "weights.onnx")
+    res = runner.invoke(cli, ["models", "add", str(probe), "--spec", str(tmp_path / "anime2.json")])
+    assert res.exit_code == 0, res.output
+    rows = {
+        r["name"]: r for r in json.loads(runner.invoke(cli, ["models", "list", "--json"]).output)
+    }
+    assert rows["anime2"]["license"] == "Apache-2.0" and rows["anime2"]["downloaded"]
+    spec.input.size = [512, 512]
+    spec.dump(tmp_path / "bad.json")
+    res = runner.invoke(
+        cli, ["models", "add", str(probe), "--spec", str(tmp_path / "bad.json"), "--name", "anime3"]
+    )
+    assert res.exit_code == 2 and "spec's input size is 512x512" in res.output
