@@ -169,3 +169,16 @@ def test_non_commercial_model_needs_acceptance(
         fetch(spec, tmp_path)
     assert state.ranges == []  # refused before any download
     assert fetch(spec, tmp_path, accepted=["CC-BY-NC-4.0"]).read_bytes() == PAYLOAD
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_disk_full_is_one_sentence(server: tuple[str, Behaviour], tmp_path: Path) -> None:
+    base, _ = server
+    spec = _spec(f"{base}/m.onnx")
+    partial_path(spec, tmp_path).symlink_to("/dev/full")  # every write fails with ENOSPC
+    with pytest.raises(FetchError) as err:
+        fetch(spec, tmp_path)
+    assert err.value.message == (
+        f"Could not fetch model 'm': upstream: the disk is full (writing to {tmp_path})."
+    )
+    assert not (tmp_path / "m.onnx").exists()
