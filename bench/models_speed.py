@@ -201,6 +201,7 @@ def swin_rows(threads: int, runs: int, tmp: Path) -> list[tuple[str, float, floa
         spec = ModelSpec(name=arch, input={"size": [1024, 1024], "scale": "max"})  # type: ignore[arg-type]
         params = sum(p.numel() for p in net.parameters()) / 1e6
         rows.append((label, params, *time_engine(spec, path, threads, runs)))
+        print(f"  timed {rows[-1]}", file=sys.stderr)
     return rows
 
 
@@ -243,9 +244,12 @@ def main() -> None:
             params = sum(p.numel() for p in net.parameters()) / 1e6
             label = f"{' / '.join(models)} (rebuilt, {spec.input.size[0]}px)"
             rows.append((label, params, *time_engine(spec, path, args.threads, args.runs)))
-            print(f"  timed {label}", file=sys.stderr)
+            print(f"  timed {rows[-1]}", file=sys.stderr)  # partial results survive a kill
         if args.swin:
-            rows += swin_rows(args.threads, args.runs, tmp)
+            try:
+                rows += swin_rows(args.threads, args.runs, tmp)
+            except Exception as exc:  # timm/export trouble must not lose the table above
+                print(f"  swin backbones not timed: {exc}", file=sys.stderr)
     print(f"\n{args.threads} ORT threads, 1024x768 input, median of {args.runs} runs")
     print(f"| {'architecture':<52} | params (M) | wall s/image | CPU s/image |")
     print(f"|{'-' * 54}|-----------:|-------------:|------------:|")
