@@ -81,7 +81,7 @@ def test_remove_with_class_and_licence(runner: CliRunner, tmp_path: Path) -> Non
     from PIL import Image
 
     Image.new("RGB", (40, 30), (20, 100, 200)).save(tmp_path / "in.png")
-    args = ["remove", "-q", str(tmp_path / "in.png"), "-o", str(tmp_path / "o"), "--overwrite"]
+    args = ["remove", str(tmp_path / "in.png"), "-o", str(tmp_path / "o"), "--overwrite"]
     res = runner.invoke(cli, [*args, "-m", "u2net_cloth_seg", "--class", "upper"])
     assert res.exit_code == 0 and "u2net_cloth_seg:upper" in res.output
     res = runner.invoke(cli, [*args, "-m", "u2net_cloth_seg", "--class", "hat"])

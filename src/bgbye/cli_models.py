@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,12 +26,46 @@ def with_accepted(settings: Settings, accepted: tuple[str, ...]) -> Settings:
     return settings.model_copy(update={"accept_licenses": merged})
 
 
-def licence_notice(engine: object) -> str | None:
-    """The line a batch prints when its model's licence forbids commercial use."""
-    spec = getattr(engine, "spec", None)
-    if spec is None or not getattr(spec, "non_commercial", False):
+def licence_note(settings: Settings, ref: str | None) -> str | None:
+    """The line a run prints when its model's licence forbids commercial use."""
+    from bgbye.models.registry import Registry, parse_ref
+
+    entry = Registry(settings).entries().get(parse_ref(ref or settings.default_model)[0])
+    if entry is None or not entry.spec.non_commercial:
         return None
+    spec = entry.spec
     return f"note: {spec.name} is {spec.license}: non-commercial use only ({spec.license_source})."
+
+
+class _ProgressBar:
+    """A tqdm bar fed by fetch's (bytes done, total) calls; opened on the first call."""
+
+    def __init__(self, label: str, quiet: bool):
+        self.label, self.quiet = label, quiet
+        self.bar: Any = None
+
+    def update(self, done: int, total: int | None) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total,
+                initial=done,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=self.label,
+                disable=self.quiet,
+                file=sys.stderr,
+            )
+        self.bar.update(done - self.bar.n)
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 @click.group("models")
@@ -97,14 +132,15 @@ def models_fetch(
             click.echo(f"{name}: skipped ({spec.license}, non-commercial: --accept-license {name})")
             continue
         try:
-            path = fetch(
-                spec,
-                settings.model_dir,
-                timeout=settings.fetch_timeout_seconds,
-                force=force,
-                progress=not quiet,
-                accepted=ok,
-            )
+            with _ProgressBar(name, quiet) as bar:
+                path = fetch(
+                    spec,
+                    settings.model_dir,
+                    timeout=settings.fetch_timeout_seconds,
+                    force=force,
+                    on_progress=bar.update,
+                    accepted=ok,
+                )
             pinned = [h for h in ("md5", "sha256") if getattr(spec, h)]
             click.echo(f"{name}: {path} ({'+'.join(pinned) or 'no hash'} ok)")
         except BgbyeError as exc:

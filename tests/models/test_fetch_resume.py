@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import itertools
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -151,13 +152,16 @@ def test_unwritable_model_dir_is_one_sentence(tmp_path: Path) -> None:
         fetch(_spec("http://127.0.0.1:9/m.onnx"), blocker / "models")
 
 
-def test_progress_bar_goes_to_stderr(
-    server: tuple[str, Behaviour], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_progress_is_reported_from_the_resume_point(
+    server: tuple[str, Behaviour], tmp_path: Path
 ) -> None:
     base, _ = server
-    fetch(_spec(f"{base}/m.onnx"), tmp_path, progress=True)
-    captured = capsys.readouterr()
-    assert "1.00M/1.00M" in captured.err and captured.out == ""
+    spec = _spec(f"{base}/m.onnx")
+    partial_path(spec, tmp_path).write_bytes(PAYLOAD[:1000])
+    calls: list[tuple[int, int | None]] = []
+    fetch(spec, tmp_path, on_progress=lambda done, total: calls.append((done, total)))
+    assert calls[0] == (1000, len(PAYLOAD)) and calls[-1] == (len(PAYLOAD), len(PAYLOAD))
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(calls))
 
 
 def test_non_commercial_model_needs_acceptance(

