@@ -8,6 +8,7 @@ match its convolution shapes exactly and its time closely. BiRefNet's Swin backb
 alone (``--swin``), a lower bound for the birefnet-* and bria-rmbg models.
 
     PYTHONPATH=src .venv/bin/python bench/models_speed.py [--runs 3] [--threads 2] [--swin]
+    PYTHONPATH=src .venv/bin/python bench/models_speed.py --macs   # GMACs per architecture
 """
 
 from __future__ import annotations
@@ -157,6 +158,29 @@ ARCHS = {  # catalogue name -> (builder, same-architecture models)
 }
 
 
+def gmacs(net: nn.Module, size: int) -> float:
+    """Multiply-accumulates of one forward pass, counted on meta tensors (nothing computed)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = net.to("meta").eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(torch.empty(1, 3, size, size, device="meta"))
+    return counter.get_total_flops() / 2e9
+
+
+def print_macs() -> None:
+    import timm
+
+    specs = bundled_specs()
+    for name, (build, models) in ARCHS.items():
+        size = specs[name].input.size[0]
+        print(f"{' / '.join(models)} at {size}px: {gmacs(build(), size):.1f} GMACs")
+    for arch in ("swin_tiny_patch4_window7_224", "swin_large_patch4_window12_384"):
+        with torch.device("meta"):
+            net = timm.create_model(arch, pretrained=False, img_size=1024, window_size=8)
+        print(f"{arch} backbone at 1024px: {gmacs(net, 1024):.1f} GMACs")
+
+
 def conv_shapes(model: nn.Module) -> list[list[int]]:
     return [list(m.weight.shape) for m in model.modules() if isinstance(m, nn.Conv2d)]
 
@@ -210,12 +234,16 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--swin", action="store_true", help="also time BiRefNet's Swin backbones")
+    ap.add_argument("--macs", action="store_true", help="only count GMACs (fast, no timing)")
     ap.add_argument(
         "--real-u2netp",
         type=Path,
         default=Path.home() / ".cache" / "bgbye" / "models" / "u2netp.onnx",
     )
     args = ap.parse_args()
+    if args.macs:
+        print_macs()
+        return
     specs = bundled_specs()
     torch.manual_seed(0)
     rows: list[tuple[str, float, float, float]] = []
