@@ -80,7 +80,10 @@ def models_list(as_json: bool) -> None:
     from bgbye.models.registry import HEURISTIC, Registry
 
     registry = Registry(get_settings())
-    rows = [registry.describe(name, e) for name, e in sorted(registry.entries().items())]
+    rows = [
+        {**registry.describe(name, e), "origin": e.origin, "path": str(e.path) if e.path else None}
+        for name, e in sorted(registry.entries().items())
+    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -28,6 +28,7 @@ def test_models_lists_licence_size_task_downloaded(tmp_path: Path) -> None:
     assert bria["license"] == "CC-BY-NC-4.0" and bria["non_commercial"]
     assert bria["downloaded"] and not bria["license_accepted"] and bria["size"] == "~1024 MB"
     assert rows["u2net_cloth_seg"]["classes"] == ["upper", "lower", "full", "all"]
+    assert all("path" not in row for row in rows.values())  # no server folders in the API
     assert (
         rows["birefnet-general"]["task"] == "salient" and not rows["birefnet-general"]["downloaded"]
     )

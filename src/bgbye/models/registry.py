@@ -140,7 +140,8 @@ class Registry:
         return entry
 
     def describe(self, name: str, entry: ModelEntry) -> dict[str, Any]:
-        """The facts `bgbye models list --json` and GET /v1/models show for one model."""
+        """The facts `bgbye models list --json` and GET /v1/models show for one model (no
+        file paths: the API must not reveal the server's folders)."""
         spec = entry.spec
         return {
             "name": name,
@@ -156,8 +157,6 @@ class Registry:
             "classes": spec.output.class_names,
             "downloaded": entry.available,
             "available": entry.available,
-            "origin": entry.origin,
-            "path": str(entry.path) if entry.path else None,
             "url": spec.url,
         }
 
