@@ -89,8 +89,9 @@ def _class_alpha(
         scores = scores[0]
     # rembg takes the argmax of log_softmax; softmax is monotonic, so argmax of the raw scores.
     labels = np.argmax(scores, axis=0).astype(np.uint8)
-    # The label map itself is resized with Lanczos (rembg's order), then one class is picked:
-    # ringing can produce labels between or beyond the classes, which belong to none.
+    # The label map itself is resized with Lanczos (rembg's order), then classes are picked:
+    # like rembg, a pixel counts for a class only where the resized label equals it exactly
+    # (ringing makes in-between labels at class borders).
     labels = _resize_lanczos(labels, width, height)
     wanted = [v for k, v in pol.classes.items() if cls in (k, ALL_CLASSES)]
     return np.where(np.isin(labels, wanted), 255, 0).astype(np.uint8)
