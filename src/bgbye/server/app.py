@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from bgbye import __version__
+from bgbye.errors import BgbyeError
 from bgbye.monitoring import Metrics
 from bgbye.server.errors import ERROR_RESPONSES, install_error_handlers
 from bgbye.server.middleware import (
@@ -18,6 +19,7 @@ from bgbye.server.middleware import (
     SecurityHeadersMiddleware,
 )
 from bgbye.server.routes import ops, process, ui, v1
+from bgbye.server.routes.docs import install_docs
 from bgbye.server.routes.ui import STATIC_DIR
 from bgbye.server.service import Backend
 from bgbye.settings import Settings, get_settings
@@ -62,7 +64,7 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
             await backend.stop()
 
     app = FastAPI(title="bgbye", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  responses=ERROR_RESPONSES)
+                  responses=ERROR_RESPONSES, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app, metrics)
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
     app.include_router(process.router)
     app.include_router(v1.router)
     app.include_router(ops.router)
+    install_docs(app)  # offline Swagger UI and ReDoc
     app.mount("/assets", StaticFiles(directory=STATIC_DIR), name="assets")
 
     single, job = body_limits(settings)
@@ -87,6 +90,14 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     inference threads)."""
     import uvicorn
 
+    from bgbye.server.jobs.urls import check_database_url
+
+    if settings.database_url:  # a typo fails here, in one sentence, not at the first request
+        try:
+            check_database_url(settings.database_url)
+        except BgbyeError as exc:
+            raise SystemExit(f"error: {exc.message}") from None
+
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # `bgbye serve` configured logging for WARNING already (basicConfig above is then a no-op):
@@ -94,5 +105,13 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     app_log = logging.getLogger("bgbye")
     if app_log.getEffectiveLevel() > logging.INFO:
         app_log.setLevel(logging.INFO)
+    if settings.database_url:  # unreachable for the whole start-up timeout: one line, no trace
+        from bgbye.server.jobs.postgres import migrate_database
+
+        try:
+            migrate_database(settings.database_url,
+                             timeout=settings.database_startup_timeout_seconds)
+        except BgbyeError as exc:
+            raise SystemExit(f"error: {exc.message}") from None
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
                 log_level="info", proxy_headers=True, server_header=False)
