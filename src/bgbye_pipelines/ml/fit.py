@@ -295,9 +295,8 @@ def _restore(run: _Run, model: nn.Module, state: dict[str, Any], cfg: FitConfig)
     run.bad_epochs = state["bad_epochs"]
     run.clock.before = state["elapsed"]
     run.start_epoch = run.resumed_from = state["epoch"] + 1
-    stop = state.get("stop_reason")
-    if stop in ("early_stopping", "time_budget") or run.start_epoch > cfg.epochs:
-        run.finished = stop or "epochs"
+    if _stays_finished(state, cfg):
+        run.finished = state.get("stop_reason") or "epochs"
 
 
 def _save_last(run: _Run, model: nn.Module, cfg: FitConfig, epoch: int, fingerprint: str,
@@ -457,10 +456,18 @@ def _train_epoch(model: nn.Module, loss_fn: nn.Module, run: _Run, cfg: FitConfig
 def is_finished(checkpoint_dir: Path, fingerprint: str, cfg: FitConfig) -> bool:
     """Whether ``fit`` would return at once (a finished run of this configuration)."""
     state = _load_checkpoint(Path(checkpoint_dir) / LAST, fingerprint)
-    if state is None:
-        return False
-    return (state.get("stop_reason") in ("early_stopping", "time_budget")
-            or state["epoch"] + 1 > cfg.epochs)
+    return state is not None and _stays_finished(state, cfg)
+
+
+def _stays_finished(state: dict[str, Any], cfg: FitConfig) -> bool:
+    """A stopped run stays stopped, unless raising ``epochs`` or ``max_minutes`` extends it."""
+    stop = state.get("stop_reason")
+    if stop == "early_stopping" or state["epoch"] + 1 > cfg.epochs:
+        return True
+    if stop == "time_budget":
+        last = state["history"][-1]["seconds"] if state["history"] else 0.0
+        return bool(cfg.max_minutes) and state["elapsed"] + last > cfg.max_minutes * 60
+    return False
 
 
 def _load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:

@@ -83,6 +83,17 @@ def test_early_stopping_stops_and_stays_stopped(tmp_path: Path) -> None:
     assert again.stop_reason == "early_stopping" and len(again.history) == 2
 
 
+def test_a_time_budget_stop_stays_stopped_until_the_budget_is_raised(tmp_path: Path) -> None:
+    _, train, val = _setup(tmp_path)
+    tiny = 1e-6  # minutes: the budget is spent after the first epoch
+    result = _fit(tmp_path, train, val, epochs=3, max_minutes=tiny)
+    assert result.stop_reason == "time_budget" and len(result.history) == 1
+    again = _fit(tmp_path, train, val, epochs=3, max_minutes=tiny)
+    assert len(again.history) == 1  # nothing new to do
+    longer = _fit(tmp_path, train, val, epochs=3, max_minutes=1000.0)
+    assert [r["epoch"] for r in longer.history] == [1, 2, 3] and longer.resumed_from == 2
+
+
 class _Counting(torch.utils.data.Dataset):
     def __init__(self, inner: Any) -> None:
         self.inner, self.indices = inner, []
