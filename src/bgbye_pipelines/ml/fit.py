@@ -466,7 +466,8 @@ def _stays_finished(state: dict[str, Any], cfg: FitConfig) -> bool:
         return True
     if stop == "time_budget":
         last = state["history"][-1]["seconds"] if state["history"] else 0.0
-        return bool(cfg.max_minutes) and state["elapsed"] + last > cfg.max_minutes * 60
+        budget = cfg.max_minutes
+        return budget is not None and budget > 0 and state["elapsed"] + last > budget * 60
     return False
 
 
