@@ -27,12 +27,20 @@ model: $(STAMP)
 
 setup: install model
 
-# Debian packages the browser and monitoring tests drive (real chromium, prometheus, pushgateway).
+# Debian packages the browser, monitoring and container tests drive (real chromium, prometheus,
+# pushgateway, podman).
 system-deps:
 	@if ! command -v chromium >/dev/null || ! command -v prometheus >/dev/null \
 	    || ! command -v prometheus-pushgateway >/dev/null || ! command -v promtool >/dev/null; then \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
 	    --no-install-recommends chromium prometheus prometheus-pushgateway >/dev/null; \
+	fi
+	@# The container tests (tests/deploy/test_containers*.py): podman with runc (crun fails on
+	@# the CI kernel's cgroups), podman-compose, mmdebstrap for the local Debian base image.
+	@if ! command -v podman >/dev/null || ! command -v runc >/dev/null \
+	    || ! command -v mmdebstrap >/dev/null || ! command -v podman-compose >/dev/null; then \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    --no-install-recommends podman runc podman-compose mmdebstrap >/dev/null; \
 	fi
 
 run: setup
