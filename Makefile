@@ -35,12 +35,13 @@ system-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
 	    --no-install-recommends chromium prometheus prometheus-pushgateway >/dev/null; \
 	fi
-	@# The container tests (tests/deploy/test_containers*.py): podman with runc (crun fails on
-	@# the CI kernel's cgroups), podman-compose, mmdebstrap for the local Debian base image.
-	@if ! command -v podman >/dev/null || ! command -v runc >/dev/null \
-	    || ! command -v mmdebstrap >/dev/null || ! command -v podman-compose >/dev/null; then \
+	@# The container tests (tests/deploy/test_container*.py, test_compose_up.py): podman with runc
+	@# (crun fails on the CI kernel's cgroups) and mmdebstrap for the local Debian base image;
+	@# podman-compose comes from PyPI (dev extra).
+	@if ! command -v podman >/dev/null || ! test -x /usr/sbin/runc \
+	    || ! command -v mmdebstrap >/dev/null; then \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
-	    --no-install-recommends podman runc podman-compose mmdebstrap >/dev/null; \
+	    --no-install-recommends podman runc mmdebstrap >/dev/null; \
 	fi
 
 run: setup

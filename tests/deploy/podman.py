@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.deploy.dockerfiles import ROOT
+from tests.deploy.dockerfiles import DOCKER, ROOT
 
 GLOBAL_ARGS = ["--runtime", "runc"]
 LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]
@@ -54,11 +54,12 @@ def base_image() -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
-def build(dockerfile: str, tag: str, base: str, timeout: float = 1800) -> float:
-    """``podman build`` from the repository root with its layer cache; returns the seconds."""
+def build(dockerfile: str, tag: str, base: str, context: Path = ROOT,
+          timeout: float = 1800) -> float:
+    """``podman build`` of ``docker/<dockerfile>`` with the layer cache; returns the seconds."""
     start = time.monotonic()
     podman("build", *BUILD_ARGS, "--build-arg", f"BASE_IMAGE={base}",
-           "-f", f"docker/{dockerfile}", "-t", tag, str(ROOT), timeout=timeout)
+           "-f", str(DOCKER / dockerfile), "-t", tag, str(context), timeout=timeout)
     return time.monotonic() - start
 
 
