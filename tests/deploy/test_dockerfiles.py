@@ -29,7 +29,7 @@ needs_hadolint = pytest.mark.skipif(not Path(HADOLINT).exists(),
 EXPECTED_EXTRAS = {
     "Dockerfile.ui": {"server"},     # runtime + FastAPI; never torch or Kedro
     "Dockerfile.train": {"train"},   # torch + Kedro + training libraries
-    "Dockerfile.kedro": {"train"},   # every pipeline, model_training included
+    "Dockerfile.kedro": {"pipelines"},  # every pipeline but model_training: no torch
     "Dockerfile.ray": {"ray"},       # Ray head/workers for `bgbye remove --ray` (Ray issue)
 }
 # Images whose base already switches to a non-root user.
@@ -70,11 +70,19 @@ def test_each_image_installs_exactly_its_extras(dockerfile: Path) -> None:
 
 
 def _requirements(extras: set[str]) -> set[str]:
+    """Direct requirement names of the project with ``extras`` (self-references expanded)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    reqs = list(project["dependencies"])
-    for extra in extras:
-        reqs += project["optional-dependencies"][extra]
-    return {Requirement(r).name.lower() for r in reqs}
+    names = {Requirement(r).name.lower() for r in project["dependencies"]}
+    todo, seen = list(extras), set()
+    while todo:
+        extra = todo.pop()
+        seen.add(extra)
+        for req in map(Requirement, project["optional-dependencies"][extra]):
+            if req.name == project["name"]:
+                todo += sorted(req.extras - seen)
+            else:
+                names.add(req.name.lower())
+    return names
 
 
 def test_ui_image_has_no_training_stack() -> None:
@@ -85,6 +93,12 @@ def test_ui_image_has_no_training_stack() -> None:
 
 def test_train_image_has_torch_and_kedro() -> None:
     assert {"torch", "kedro", "segmentation-models-pytorch"} <= _requirements({"train"})
+
+
+def test_kedro_image_has_the_pipelines_but_no_torch() -> None:
+    names = _requirements(EXPECTED_EXTRAS["Dockerfile.kedro"])
+    assert {"kedro", "kedro-datasets", "pandas", "pysodmetrics"} <= names
+    assert not names & {"torch", "torchvision", "segmentation-models-pytorch", "onnx2torch"}
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
