@@ -6,23 +6,39 @@ Engines are cached per process so each model is loaded once (one ORT session per
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from bgbye.engines.base import Engine, Prediction
 from bgbye.engines.heuristic import HeuristicEngine
 from bgbye.engines.onnx import OnnxEngine
 from bgbye.models.registry import HEURISTIC, Registry
+from bgbye.monitoring import Metrics
 from bgbye.settings import Settings
 
-__all__ = ["Engine", "EngineCache", "HeuristicEngine", "OnnxEngine", "Prediction"]
+__all__ = ["Engine", "EngineCache", "HeuristicEngine", "OnnxEngine", "Prediction",
+           "threads_per_worker"]
 log = logging.getLogger(__name__)
 
 
-class EngineCache:
-    """Loads each engine once; thread-safe."""
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """ONNX Runtime threads per engine call when ``workers`` images run at once.
 
-    def __init__(self, settings: Settings, *, threads: int | None = None):
+    Each worker runs one image at a time; giving each run its share of the cores avoids
+    oversubscribing them (measured in bench/batch.py). The CLI's workers, the server's pool
+    and the Ray actors all size their sessions with this.
+    """
+    return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
+
+
+class EngineCache:
+    """Loads each engine once; thread-safe. ``metrics`` (the server's) counts provider calls;
+    without it nothing is recorded."""
+
+    def __init__(self, settings: Settings, *, threads: int | None = None,
+                 metrics: Metrics | None = None):
         self.settings = settings
+        self.metrics = metrics
         self.registry = Registry(settings)
         self.threads = settings.threads if threads is None else threads
         self._engines: dict[str, Engine] = {}
@@ -49,7 +65,3 @@ class EngineCache:
         entry = self.registry.resolve(ref)
         assert entry.path is not None
         return OnnxEngine(entry.spec, entry.path, threads=self.threads)
-
-    def loaded(self) -> list[str]:
-        with self._lock:
-            return list(self._engines)
