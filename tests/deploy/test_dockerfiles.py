@@ -40,8 +40,13 @@ def test_the_seed_images_exist() -> None:
     assert {p.name for p in DOCKERFILES} == set(EXPECTED_EXTRAS)
 
 
+# CI-only stand-ins for images no registry serves there (docker/compose.ci.yaml).
+CI_DOCKERFILES = sorted((DOCKER / "ci").glob("Dockerfile.*"))
+
+
 @needs_hadolint
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("dockerfile", DOCKERFILES + CI_DOCKERFILES,
+                         ids=lambda p: p.relative_to(DOCKER).as_posix())
 def test_hadolint(dockerfile: Path) -> None:
     proc = subprocess.run([HADOLINT, str(dockerfile)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -119,6 +124,10 @@ def test_dependencies_are_installed_before_the_code_is_copied(dockerfile: Path) 
     first_dep_install = next(n for n, i in enumerate(ins) if i.keyword == "RUN" and ".[" in i.args)
     first_src_copy = next(n for n, i in enumerate(ins) if i.keyword == "COPY" and "src" in i.args)
     assert first_dep_install < first_src_copy
+    # Only pyproject.toml feeds that layer: a README or code edit must not invalidate it.
+    early = [i.args.split() for i in ins[:first_dep_install] if i.keyword == "COPY"]
+    assert [[a for a in args if not a.startswith("--")] for args in early] == \
+        [["pyproject.toml", "./"]]
 
 
 def test_ui_image_contract() -> None:
