@@ -74,7 +74,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         assert not check or proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         return proc
 
-    run("up", "-d", "--no-build", *SERVICES)
+    run("up", "-d", "--no-build", "--no-deps", *SERVICES)  # not postgres: see the override
     try:
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         names = {s: container_of(project, s) for s in SERVICES}
