@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="test images (0: the whole split)")
     ap.add_argument("--calibration", type=int, default=64, help="training images for int8")
     ap.add_argument("--quantize", action="store_true", help="(re)make the int8 variant")
+    ap.add_argument("--method", default="minmax", choices=["minmax", "percentile", "entropy"])
     ap.add_argument("--write", action="store_true", help="store the int8 delta in its spec")
     ap.add_argument("--runs", type=int, default=9, help="timed inferences per variant")
     args = ap.parse_args()
@@ -80,7 +81,8 @@ def main() -> None:
             base,
             (read_rgb(str(train[i][0])) for i in sorted(pick)),
             calibration_note=f"{args.calibration} random train-split images of "
-            "../shared/data/real (seed 0), MinMax, per-channel QDQ",
+            f"../shared/data/real (seed 0), {args.method}, per-channel QDQ",
+            method=args.method,
         )
         print(f"quantized in {time.perf_counter() - start:.0f}s -> {int8_path}")
 

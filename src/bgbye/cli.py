@@ -107,6 +107,12 @@ def _build_options(
 @click.option("--ray-actors", type=int, default=None, help="Ray: inference actors.")
 @click.option("--ray-batch-size", type=int, default=None, help="Ray: images per batch.")
 @click.option("--overwrite", is_flag=True, help="Redo outputs that already exist.")
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16", "int8"]),
+    default=None,
+    help="Inference precision (default BGBYE_PRECISION or fp32); see docs/performance.md.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def remove(
     inputs: tuple[str, ...],
@@ -125,10 +131,13 @@ def remove(
     ray_actors: int | None,
     ray_batch_size: int | None,
     overwrite: bool,
+    precision: str | None,
     quiet: bool,
 ) -> None:
     """Remove backgrounds from files, folders (recursive, tree mirrored) or '-' (stdin)."""
     settings = get_settings()
+    if precision:
+        settings = settings.model_copy(update={"precision": precision})
     try:
         options = _build_options(fmt, mask_only, bg_color, bg_image, crop, margin, refine)
     except BgbyeError as exc:
@@ -264,12 +273,14 @@ def models() -> None:
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def models_list(as_json: bool) -> None:
+    from bgbye.engines.variants import precision_notes
     from bgbye.models.registry import Registry
 
     rows = []
     for name, entry in sorted(Registry(get_settings()).entries().items()):
         rows.append(
             {
+                "precisions": precision_notes(entry.spec),
                 "name": name,
                 "task": entry.spec.task,
                 "available": entry.available,
@@ -285,6 +296,8 @@ def models_list(as_json: bool) -> None:
     for r in rows:
         state = "ready  " if r["available"] else "missing"
         click.echo(f"{r['name']:<16} {state} {r['task']:<9} {r['license']:<12} {r['description']}")
+        for precision, note in r["precisions"].items():
+            click.echo(f"{'':<16}   {precision}: {note}")
     click.echo("heuristic        ready   salient   -            OpenCV GrabCut fallback (no model)")
 
 

@@ -63,3 +63,14 @@ def describe(delta: dict[str, Any] | None) -> str:
         return "quality not measured"
     text = f"{float(delta['mae_delta']):+.4f} MAE, {float(delta.get('iou_delta', 0.0)):+.3f} IoU"
     return f"{text} (lossy: > {LOSSY_MAE} MAE)" if is_lossy(delta) else text
+
+
+def precision_notes(spec: ModelSpec) -> dict[str, str]:
+    """What ``bgbye models list`` says about a spec's precisions: its own if it is a variant,
+    else each measured runtime precision (``metrics.precision``)."""
+    own = spec_precision(spec)
+    if own != "fp32":
+        base = (spec.model_extra or {}).get("variant_of", "?")
+        return {own: f"variant of {base}: {describe(quality(spec))}"}
+    measured = spec.metrics.get("precision", {})
+    return {p: describe(quality(spec, p)) for p in sorted(measured)}
