@@ -130,9 +130,7 @@ def main() -> None:
         "cv2 RLE level 1 + invisible colour dropped (bgbye before)": cv2_png(1, rle, 1),
         "cv2 RLE level 1 + dropped, SUB filter": cv2_png(1, rle, 1, cv2.IMWRITE_PNG_FILTER_SUB),
         "cv2 RLE level 1 + dropped, UP filter": cv2_png(1, rle, 1, cv2.IMWRITE_PNG_FILTER_UP),
-        "cv2 RLE level 1 + dropped, PAETH filter": cv2_png(
-            1, rle, 1, cv2.IMWRITE_PNG_FILTER_PAETH
-        ),
+        "cv2 RLE level 1 + dropped, PAETH filter": cv2_png(1, rle, 1, cv2.IMWRITE_PNG_FILTER_PAETH),
         "Pillow level 1": pil_png(1),
         **_optional("imagecodecs:imagecodecs png level 1 RLE SUB", imagecodecs_png),
         **_optional("imagecodecs:imagecodecs spng level 1", imagecodecs_spng),

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _split import pairs  # noqa: E402
+from _split import pairs
 
 
 def load_pair(image: Path, mask: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -276,7 +277,7 @@ def models_list(as_json: bool) -> None:
     from bgbye.engines.variants import precision_notes
     from bgbye.models.registry import Registry
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, entry in sorted(Registry(get_settings()).entries().items()):
         rows.append(
             {

@@ -102,8 +102,12 @@ def test_lossy_label() -> None:
     spec = ModelSpec(name="m", metrics={"precision": {"bf16": {"mae_delta": 0.0001}}})
     assert precision_notes(spec) == {"bf16": "+0.0001 MAE, +0.000 IoU"}
     variant = ModelSpec.model_validate(
-        {"name": "m-int8", "variant_of": "m", "precision": "int8",
-         "metrics": {"vs_fp32": {"mae_delta": 0.03, "iou_delta": -0.07}}}
+        {
+            "name": "m-int8",
+            "variant_of": "m",
+            "precision": "int8",
+            "metrics": {"vs_fp32": {"mae_delta": 0.03, "iou_delta": -0.07}},
+        }
     )
     assert precision_notes(variant)["int8"].startswith("variant of m: +0.0300 MAE")
     assert "lossy" in precision_notes(variant)["int8"]

@@ -21,7 +21,6 @@ from bgbye.errors import InvalidOptionError
 from bgbye.models.registry import ModelEntry
 from bgbye.models.spec import ModelSpec
 
-
 PER_CHANNEL_OPSET = 13
 
 
@@ -60,7 +59,7 @@ def float_head(model: Any) -> list[str]:
 def _calibration_reader(spec: ModelSpec, input_name: str, images: Iterable[np.ndarray]) -> Any:
     from onnxruntime.quantization import CalibrationDataReader
 
-    class Reader(CalibrationDataReader):  # type: ignore[misc]
+    class Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self._it: Iterator[np.ndarray] = iter(images)
 
@@ -83,8 +82,12 @@ def quantize_int8(
     try:
         import onnx
         import onnx.version_converter
-        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
-        from onnxruntime.quantization import quantize_static
+        from onnxruntime.quantization import (
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
         from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise InvalidOptionError(
