@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 def _default_model_dir() -> Path:
@@ -25,8 +26,10 @@ class Settings(BaseSettings):
 
     model_dir: Path = Field(default_factory=_default_model_dir)
     default_model: str = "u2netp"
-    # Extra folders searched for NAME.onnx + NAME.json (a Kedro run's outputs by default).
-    extra_model_dirs: list[Path] = Field(default_factory=lambda: [Path("data/06_models")])
+    # Extra folders searched for NAME.onnx + NAME.json. None here (the library's model list
+    # never depends on the working directory); the CLI and server add the Kedro outputs of the
+    # project they run in (see get_settings).
+    extra_model_dirs: list[Path] = Field(default_factory=list)
     storage_dir: Path = Field(default_factory=_default_storage_dir)
     host: str = "127.0.0.1"
     port: int = 8080
@@ -45,30 +48,71 @@ class Settings(BaseSettings):
     # A request body that sends nothing for this long is answered 408 (slow-upload defence).
     upload_idle_timeout_seconds: float = 30.0
     pushgateway_url: str | None = None
+    # Where `bgbye remove --ray` (without an address) runs; Ray's own variable, read here so
+    # the library never reads the environment itself.
+    ray_address: str | None = Field(
+        default=None, validation_alias=AliasChoices("BGBYE_RAY_ADDRESS", "RAY_ADDRESS"))
     fetch_timeout_seconds: float = 10.0
 
-    removebg_url: str = "https://api.remove.bg/v1.0"
-    clipdrop_url: str = "https://clipdrop-api.co"
-    photoroom_url: str = "https://sdk.photoroom.com"
     provider_timeout_seconds: float = 60.0
+    # Online providers by canonical name. Each client class declares the variables read into
+    # these (the seed's REMOVE_BG_API_KEY..., BGBYE_REMOVEBG_URL...): see ProviderEnvSource.
+    provider_keys: dict[str, str] = Field(default_factory=dict)
+    provider_urls: dict[str, str] = Field(default_factory=dict)
 
-    # The seed's variable names, without the prefix.
-    remove_bg_api_key: str | None = Field(
-        default=None, validation_alias=AliasChoices("REMOVE_BG_API_KEY", "BGBYE_REMOVE_BG_API_KEY")
-    )
-    clipdrop_api_key: str | None = Field(
-        default=None, validation_alias=AliasChoices("CLIPDROP_API_KEY", "BGBYE_CLIPDROP_API_KEY")
-    )
-    photoroom_api_key: str | None = Field(
-        default=None, validation_alias=AliasChoices("PHOTOROOM_API_KEY", "BGBYE_PHOTOROOM_API_KEY")
-    )
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, ProviderEnvSource(settings_cls), dotenv_settings,
+                file_secret_settings)
+
+    @classmethod
+    def defaults(cls) -> Settings:
+        """The documented defaults, without reading the environment (library use)."""
+        return cls.model_construct()
 
     @property
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]
 
 
+class ProviderEnvSource(PydanticBaseSettingsSource):
+    """Provider keys and URLs from the variables each provider client class declares
+    (``key_env``, also with the ``BGBYE_`` prefix, and ``url_env``)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the whole mapping
+
+    def __call__(self) -> dict[str, Any]:
+        # Imported here, when settings are built: the providers' module imports settings.
+        from bgbye.engines.providers import registry
+
+        keys, urls = {}, {}
+        for name, client in registry().items():
+            key = os.environ.get(client.key_env) or os.environ.get(f"BGBYE_{client.key_env}")
+            if key:
+                keys[name] = key
+            if url := os.environ.get(client.url_env):
+                urls[name] = url
+        return {"provider_keys": keys, "provider_urls": urls}
+
+
+KEDRO_MODELS = Path("data") / "06_models"
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Process-wide settings; tests build their own ``Settings(...)`` instead."""
-    return Settings()
+    """The front ends' settings (``bgbye`` CLI, ``bgbye serve``): the environment, plus the
+    models a Kedro run in the working directory trained (``./data/06_models``, made absolute
+    once) unless ``BGBYE_EXTRA_MODEL_DIRS`` says otherwise. Libraries build ``Settings(...)``
+    or use ``Settings.defaults()`` instead."""
+    settings = Settings()
+    if "extra_model_dirs" not in settings.model_fields_set:
+        settings.extra_model_dirs = [(Path.cwd() / KEDRO_MODELS).resolve()]
+    return settings

@@ -15,24 +15,39 @@ from bgbye.engines.onnx import OnnxEngine
 from bgbye.engines.runtime import effective_precision, resolve_runtime, validate
 from bgbye.engines.variants import variant_entry
 from bgbye.models.registry import HEURISTIC, Registry
+from bgbye.monitoring import Metrics
 from bgbye.settings import Settings
 
-__all__ = ["Engine", "EngineCache", "HeuristicEngine", "OnnxEngine", "Prediction"]
+__all__ = ["Engine", "EngineCache", "HeuristicEngine", "OnnxEngine", "Prediction",
+           "threads_per_worker"]
 log = logging.getLogger(__name__)
 
 
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """ONNX Runtime threads per engine call when ``workers`` images run at once.
+
+    Each worker runs one image at a time; giving each run its share of the cores avoids
+    oversubscribing them (measured in bench/batch.py). The CLI's workers, the server's pool
+    and the Ray actors all size their sessions with this.
+    """
+    return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
+
+
 class EngineCache:
-    """Loads each engine once; thread-safe."""
+    """Loads each engine once; thread-safe. ``metrics`` (the server's) counts provider calls;
+    without it nothing is recorded. ``runtime`` and ``precision`` default to the settings."""
 
     def __init__(
         self,
         settings: Settings,
         *,
         threads: int | None = None,
+        metrics: Metrics | None = None,
         runtime: str | None = None,
         precision: str | None = None,
     ):
         self.settings = settings
+        self.metrics = metrics
         self.registry = Registry(settings)
         self.threads = settings.threads if threads is None else threads
         self.runtime = runtime or settings.runtime
@@ -76,7 +91,3 @@ class EngineCache:
             precision=precision,
             streams=streams,
         )
-
-    def loaded(self) -> list[str]:
-        with self._lock:
-            return list(self._engines)

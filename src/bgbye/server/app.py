@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from bgbye import __version__
+from bgbye.monitoring import Metrics
 from bgbye.server.errors import ERROR_RESPONSES, install_error_handlers
 from bgbye.server.middleware import (
     BodyLimitMiddleware,
@@ -43,12 +44,14 @@ def body_limits(settings: Settings) -> tuple[int, int]:
     return single, job
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, metrics: Metrics | None = None) -> FastAPI:
+    """The app; it owns ``metrics`` (a fresh registry unless given), served on /metrics."""
     settings = settings or get_settings()
+    metrics = metrics if metrics is not None else Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        backend = Backend(settings)
+        backend = Backend(settings, metrics)
         await backend.start()
         app.state.backend = backend
         log.info("bgbye %s ready (model %s, %d threads)", __version__, settings.default_model,
@@ -61,7 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="bgbye", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   responses=ERROR_RESPONSES)
     app.state.settings = settings
-    install_error_handlers(app)
+    app.state.metrics = metrics
+    install_error_handlers(app, metrics)
     app.include_router(ui.router)
     app.include_router(process.router)
     app.include_router(v1.router)
@@ -71,9 +75,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     single, job = body_limits(settings)
     app.add_middleware(BodyLimitMiddleware,
                        limit_for=lambda path: job if path == "/v1/jobs" else single,
-                       idle_timeout=settings.upload_idle_timeout_seconds)
+                       idle_timeout=settings.upload_idle_timeout_seconds, metrics=metrics)
     app.add_middleware(SecurityHeadersMiddleware)  # on every response, 413s included
-    app.add_middleware(MetricsMiddleware)  # outermost: sees every status, 413s included
+    # Outermost: sees every status, 413s included.
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 
 

@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 from fastapi import Depends, File, Form, Request, UploadFile
 
 from bgbye.errors import EmptyInputError, ImageTooLargeError
+from bgbye.options import MAX_MARGIN, RemoveOptions
 from bgbye.server.errors import UnauthorizedError
-from bgbye.server.service import Backend, Options
+from bgbye.server.service import Backend
 
 
 def get_backend(request: Request) -> Backend:
@@ -52,31 +53,30 @@ async def read_upload(upload: UploadFile, max_bytes: int, what: str = "image") -
     return data
 
 
-def _blank_to_none(value: str | None) -> str | None:
-    return value.strip() or None if value is not None else None
+def _doc(field: str) -> str | None:
+    """The form field's description is the options model's own."""
+    return RemoveOptions.model_fields[field].description
 
 
 async def remove_options(
     request: Request,
     format: Annotated[Literal["png", "webp", "jpg", "jpeg"], Form(
-        description="Output format.")] = "png",
-    mask_only: Annotated[bool, Form(description="Return the alpha mask as a grey image.")] = False,
-    bg_color: Annotated[str | None, Form(
-        description="Background colour instead of transparency: #81d4fa, fff, 81d4fa80, white."
-    )] = None,
-    bg_image: Annotated[UploadFile | None, File(
-        description="Background image (scaled to cover).")] = None,
-    crop: Annotated[bool, Form(description="Crop to the subject.")] = False,
-    margin: Annotated[int, Form(ge=0, le=10_000, description="Margin around the crop, px.")] = 0,
-    refine: Annotated[bool, Form(description="Edge-aware alpha refinement.")] = False,
-) -> Options:
+        description=_doc("format"))] = "png",
+    mask_only: Annotated[bool, Form(description=_doc("mask_only"))] = False,
+    bg_color: Annotated[str | None, Form(description=_doc("bg_color"))] = None,
+    bg_image: Annotated[UploadFile | None, File(description=_doc("bg_image"))] = None,
+    crop: Annotated[bool, Form(description=_doc("crop"))] = False,
+    margin: Annotated[int, Form(ge=0, le=MAX_MARGIN, description=_doc("margin"))] = 0,
+    refine: Annotated[bool, Form(description=_doc("refine"))] = False,
+) -> RemoveOptions:
+    """The form fields of bgbye's routes, as the one options model (validated here, once)."""
     backend = get_backend(request)
     bg = None
     if bg_image is not None and (bg_image.filename or bg_image.size):
         bg = await read_upload(bg_image, backend.settings.max_upload_bytes, "background image")
         backend.check_image(bg)
-    return Options(format=format, mask_only=mask_only, bg_color=_blank_to_none(bg_color),
-                   crop=crop, margin=margin, refine=refine, bg_image=bg).check()
+    return RemoveOptions(format=format, mask_only=mask_only, bg_color=bg_color, crop=crop,
+                         margin=margin, refine=refine, bg_image=bg)
 
 
-OptionsDep = Annotated[Options, Depends(remove_options)]
+OptionsDep = Annotated[RemoveOptions, Depends(remove_options)]

@@ -18,8 +18,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bgbye import monitoring
 from bgbye.errors import BgbyeError, OutputError
+from bgbye.monitoring import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +98,10 @@ _STATUS_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None
-                   ) -> JSONResponse:
-    monitoring.ERRORS.labels(code=code).inc()
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                   metrics: Metrics | None = None) -> JSONResponse:
+    if metrics is not None:
+        metrics.errors.labels(code=code).inc()
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
                         headers=headers)
 
@@ -123,7 +124,7 @@ def _validation_message(errors: list[Any]) -> tuple[int, str, str]:
     return 422, "invalid_option", message
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, metrics: Metrics | None = None) -> None:
     async def on_bgbye(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, BgbyeError)
         headers = None
@@ -134,12 +135,12 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.message
         if isinstance(exc, OutputError):  # its detail names server paths: the log keeps it
             message = OUTPUT_ERROR_MESSAGE
-        return error_response(exc.http_status, exc.code, message, headers)
+        return error_response(exc.http_status, exc.code, message, headers, metrics)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         status, code, message = _validation_message(list(exc.errors()))
-        return error_response(status, code, message)
+        return error_response(status, code, message, metrics=metrics)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -149,11 +150,12 @@ def install_error_handlers(app: FastAPI) -> None:
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
         if not detail or detail == phrase:
             detail = _default_message(request, status, phrase)
-        return error_response(status, code, detail, dict(exc.headers or {}) or None)
+        return error_response(status, code, detail, dict(exc.headers or {}) or None, metrics)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "Internal server error; see the server log.")
+        return error_response(500, "internal_error", "Internal server error; see the server log.",
+                              metrics=metrics)
 
     app.add_exception_handler(BgbyeError, on_bgbye)
     app.add_exception_handler(RequestValidationError, on_validation)

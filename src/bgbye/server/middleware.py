@@ -10,7 +10,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bgbye import monitoring
+from bgbye.monitoring import Metrics
 from bgbye.server.errors import error_response
 
 
@@ -23,8 +23,9 @@ class BodyLimitMiddleware:
     body timeout)."""
 
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int],
-                 idle_timeout: float | None = None):
+                 idle_timeout: float | None = None, metrics: Metrics | None = None):
         self.app = app
+        self.metrics = metrics
         self.limit_for = limit_for
         self.idle_timeout = idle_timeout
 
@@ -38,7 +39,8 @@ class BodyLimitMiddleware:
         except ValueError:
             declared = -1
         if declared > limit:
-            await error_response(413, "request_too_large", _message(limit))(scope, receive, send)
+            await error_response(413, "request_too_large", _message(limit),
+                                 metrics=self.metrics)(scope, receive, send)
             return
         seen = 0
         body_done = False
@@ -107,8 +109,9 @@ class SecurityHeadersMiddleware:
 class MetricsMiddleware:
     """Counts requests by route *template* (never the raw path: ids would explode the series)."""
 
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, metrics: Metrics):
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -129,6 +132,7 @@ class MetricsMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
-            monitoring.REQUESTS.labels(route=template, method=method, status=str(status)).inc()
-            monitoring.REQUEST_SECONDS.labels(route=template, method=method).observe(
+            self.metrics.requests.labels(route=template, method=method,
+                                         status=str(status)).inc()
+            self.metrics.request_seconds.labels(route=template, method=method).observe(
                 time.perf_counter() - start)

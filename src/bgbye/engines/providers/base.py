@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import inspect
 import io
 import json
 import logging
@@ -43,7 +44,7 @@ from bgbye.engines.providers.errors import (
     ProviderUnavailableError,
 )
 from bgbye.errors import BgbyeError
-from bgbye.monitoring import PROVIDER_CALLS, PROVIDER_CREDITS, PROVIDER_RATELIMIT_REMAINING
+from bgbye.monitoring import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -172,27 +173,46 @@ def header_number(value: str | None) -> float | None:
         return None
 
 
+# Every concrete client, by its canonical name: filled as the client classes are defined (see
+# ProviderClient.__init_subclass__), read through bgbye.engines.providers.registry().
+REGISTRY: dict[str, type[ProviderClient]] = {}
+
+
 class ProviderClient(ABC):
-    """An online provider as an Engine: ``predict(rgb, source=...) -> Prediction``."""
+    """An online provider as an Engine: ``predict(rgb, source=...) -> Prediction``.
+
+    A concrete subclass is the provider's whole declaration: its name, aliases, key and URL
+    variables and default URL live here and nowhere else; defining the class registers it, so
+    settings, the server's model list and reference parsing all follow from it.
+    """
 
     name: str  # canonical id, what users type (an instance attribute for the Engine protocol)
     display_name: ClassVar[str]  # how the company writes it
-    key_env: ClassVar[str]  # the environment variable holding the key
-    url_env: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()  # other spellings users type ("remove.bg")
+    key_env: ClassVar[str]  # the environment variable holding the key (BGBYE_<it> works too)
+    url_env: ClassVar[str]  # the environment variable that overrides default_url
+    default_url: ClassVar[str]
     dashboard_url: ClassVar[str]  # where a person buys credits and manages keys
+    listing_order: ClassVar[int] = 100  # position in model lists and the website
     mask_expected: ClassVar[bool] = False  # True when we ask for channels=alpha
     # What each status means per the provider's documentation, used when the body says nothing.
     documented_errors: ClassVar[dict[int, str]] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not inspect.isabstract(cls):
+            REGISTRY[cls.name] = cls
+
     def __init__(self, *, api_key: str, base_url: str, timeout: float = 60.0,
                  retry: RetryPolicy | None = None, clock: Clock | None = None,
-                 transport: httpx.BaseTransport | None = None):
+                 transport: httpx.BaseTransport | None = None, metrics: Metrics | None = None):
         if not api_key:
             raise ValueError(f"{self.display_name} needs an API key ({self.key_env})")
         self.api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.clock: Clock = clock or SystemClock()
+        self.metrics = metrics  # None: count nothing (library use)
         self.label = self.display_name
         # Connect fails fast; read waits for the provider's model (big images take seconds).
         self._http = httpx.Client(
@@ -362,17 +382,18 @@ class ProviderClient(ABC):
             f"Check {self.url_env}.", **kw)
 
     def _count(self, outcome: str) -> None:
-        PROVIDER_CALLS.labels(self.name, outcome).inc()
+        if self.metrics is not None:
+            self.metrics.provider_calls.labels(self.name, outcome).inc()
 
     def _record_headers(self, facts: dict[str, Any]) -> None:
         remaining = facts.get("ratelimit_remaining")
-        if remaining is not None:
-            PROVIDER_RATELIMIT_REMAINING.labels(self.name).set(remaining)
+        if remaining is not None and self.metrics is not None:
+            self.metrics.provider_ratelimit_remaining.labels(self.name).set(remaining)
 
     def _record_success(self, facts: dict[str, Any]) -> None:
         charged = facts.get("credits_charged")
-        if charged:
-            PROVIDER_CREDITS.labels(self.name).inc(charged)
+        if charged and self.metrics is not None:
+            self.metrics.provider_credits.labels(self.name).inc(charged)
         if facts:
             log.info("%s answered: %s", self.name,
                      ", ".join(f"{k}={v}" for k, v in sorted(facts.items())))

@@ -18,7 +18,10 @@ class PhotoroomClient(ProviderClient):
     display_name = "Photoroom"
     key_env = "PHOTOROOM_API_KEY"
     url_env = "BGBYE_PHOTOROOM_URL"
+    default_url = "https://sdk.photoroom.com"
+    aliases = ("photo room",)
     dashboard_url = "https://app.photoroom.com/api-dashboard"
+    listing_order = 2
     mask_expected = True
     documented_errors: ClassVar[dict[int, str]] = {
         400: "the request or image was refused",

@@ -20,7 +20,10 @@ class RemoveBgClient(ProviderClient):
     display_name = "remove.bg"
     key_env = "REMOVE_BG_API_KEY"
     url_env = "BGBYE_REMOVEBG_URL"
+    default_url = "https://api.remove.bg/v1.0"
+    aliases = ("remove.bg", "remove_bg", "remove-bg")
     dashboard_url = "https://www.remove.bg/dashboard#api-key"
+    listing_order = 0
     mask_expected = True
     documented_errors: ClassVar[dict[int, str]] = {
         400: "invalid parameters or input file unprocessable",
