@@ -191,3 +191,28 @@ def test_int8_variant_is_written_measured_and_served(
     recorded = record_quality(path.with_suffix(".json"), delta)
     note = precision_notes(recorded)["int8"]
     assert ("lossy" in note) == (delta["mae_delta"] > LOSSY_MAE), note
+
+
+def test_dynamic_batch_copy_runs_many_images_in_one_call(
+    settings: Settings, tiny_model_dir: Path
+) -> None:
+    """The GPU path: a fixed-batch graph made dynamic gives the same alphas batched."""
+    pytest.importorskip("onnx")
+    import onnx
+
+    from bgbye.engines.batching import with_dynamic_batch
+
+    # Freeze the tiny model's batch at 1, as rembg's exports are.
+    fixed = tiny_model_dir / "fixed.onnx"
+    model = onnx.load(str(tiny_model_dir / "tiny.onnx"))
+    for value in [*model.graph.input, *model.graph.output]:
+        value.type.tensor_type.shape.dim[0].dim_value = 1
+    onnx.save(model, str(fixed))
+    spec = ModelSpec.load(tiny_model_dir / "tiny.json")
+    assert with_dynamic_batch(fixed, tiny_model_dir / "tiny-batch.onnx", spec)
+    engine = EngineCache(settings, runtime="onnxruntime").get("tiny-batch")
+    assert isinstance(engine, OnnxEngine) and engine.batchable
+    images = [make_image(70, 50, seed=s) for s in range(3)]
+    batched = [p.alpha for p in engine.predict_batch(images)]
+    single = [engine.predict(rgb).alpha for rgb in images]
+    assert all(np.array_equal(a, b) for a, b in zip(batched, single, strict=True))

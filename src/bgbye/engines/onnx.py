@@ -110,6 +110,26 @@ class OnnxEngine:
         alpha = decode_output(self.spec, out, w, h)
         return Prediction(alpha=alpha, info={"engine": self.name})
 
+    @property
+    def batchable(self) -> bool:
+        """Several images in one run: fixed-size input and a dynamic batch dimension."""
+        return self.spec.input.resize == "fixed" and self.spec.input.dynamic_batch
+
+    def predict_batch(self, images: list[np.ndarray]) -> list[Prediction]:
+        """One run for the whole list where the graph allows it (the GPU case), else one run
+        per image; the alphas are the same either way."""
+        if not self.batchable or len(images) < 2:
+            return [self.predict(rgb) for rgb in images]
+        x = np.concatenate([preprocess(self.spec, rgb) for rgb in images])
+        out = self.session.run(x, self.spec.output.index)
+        return [
+            Prediction(
+                alpha=decode_output(self.spec, out[i : i + 1], rgb.shape[1], rgb.shape[0]),
+                info={"engine": self.name},
+            )
+            for i, rgb in enumerate(images)
+        ]
+
 
 def resize_alpha(alpha: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(alpha, (width, height), interpolation=cv2.INTER_LINEAR)
