@@ -286,6 +286,43 @@ def models_fetch(names: tuple[str, ...], fetch_all: bool, force: bool) -> None:
     sys.exit(status)
 
 
+@models.command("quantize")
+@click.argument("name")
+@click.option(
+    "--calibration",
+    "calibration",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="A folder of training images (recursive) to calibrate on.",
+)
+@click.option("--count", type=click.IntRange(1, 10_000), default=32, help="Images used.")
+def models_quantize(name: str, calibration: Path, count: int) -> None:
+    """Write NAME-int8 (static int8, per-channel QDQ) beside NAME, for --precision int8.
+
+    Its quality is not known until measured: bench/precision.py --write scores it against fp32
+    on a held-out split and stores the delta, which `bgbye models list` then shows."""
+    from bgbye.engines.quantize import quantize_int8
+    from bgbye.imageio import read_rgb
+    from bgbye.models.registry import Registry
+
+    files = sorted(
+        p for p in calibration.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"}
+    )
+    if not files:
+        _fail(f"no images under {calibration}")
+    picked = files[:: max(1, len(files) // count)][:count]
+    try:
+        entry = Registry(get_settings()).resolve(name)
+        path, _ = quantize_int8(
+            entry,
+            (read_rgb(str(p)) for p in picked),
+            calibration_note=f"{len(picked)} images of {calibration}",
+        )
+    except BgbyeError as exc:
+        _fail(exc.message)
+    click.echo(f"{name}: int8 variant written to {path} (calibrated on {len(picked)} images)")
+
+
 @models.command("verify")
 @click.argument("names", nargs=-1)
 def models_verify(names: tuple[str, ...]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -169,19 +170,24 @@ def test_bf16_quality_delta_on_the_test_split(u2netp_settings: Settings, real_da
 
 @pytest.mark.slow
 def test_int8_variant_is_written_measured_and_served(
-    u2netp_settings: Settings, real_data: Path
+    u2netp_settings: Settings, real_data: Path, tmp_path: Path
 ) -> None:
-    """Quantize u2netp on a few training images, serve the variant, record its measured delta:
-    `bgbye models list` then says whether it is lossy."""
+    """`bgbye models quantize` on a few training images, the variant served by
+    `--precision int8`, its measured delta recorded: `bgbye models list` says if it is lossy."""
     pytest.importorskip("onnx")
-    from bgbye.engines.quantize import quantize_int8, record_quality
+    from bgbye.engines.quantize import record_quality
+    from tests.test_cli import _run
 
-    base = EngineCache(u2netp_settings).registry.resolve("u2netp")
-    assert base.path is not None
-    train = sorted((real_data / "coco_mval" / "images").iterdir())[-4:]
-    path, spec = quantize_int8(base, (read_rgb(str(p)) for p in train))
-    assert path == base.path.with_name("u2netp-int8.onnx")
-    assert (spec.model_extra or {})["precision"] == "int8"
+    calibration = tmp_path / "calibration"
+    calibration.mkdir()
+    for src in sorted((real_data / "coco_mval" / "images").iterdir())[-4:]:
+        shutil.copy(src, calibration / src.name)
+    done = _run(
+        ["models", "quantize", "u2netp", "--calibration", str(calibration)], u2netp_settings
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    path = u2netp_settings.model_dir / "u2netp-int8.onnx"
+    assert path.is_file() and path.with_suffix(".json").is_file()
     engine = _engine(u2netp_settings, "auto", "int8")
     assert engine.path == path and engine.label == "u2netp-int8 (ONNX, int8)"
     data = _test_split(8)
@@ -191,6 +197,15 @@ def test_int8_variant_is_written_measured_and_served(
     recorded = record_quality(path.with_suffix(".json"), delta)
     note = precision_notes(recorded)["int8"]
     assert ("lossy" in note) == (delta["mae_delta"] > LOSSY_MAE), note
+    listed = _run(["models", "list"], u2netp_settings).stdout.decode()
+    assert f"int8: {note}" in listed
+    out = tmp_path / "out.png"
+    photo = sorted((real_data / "weizmann_horse" / "images").iterdir())[0]
+    removed = _run(
+        ["remove", str(photo), "-o", str(out), "--precision", "int8", "--model", "u2netp"],
+        u2netp_settings,
+    )
+    assert removed.returncode == 0 and "u2netp-int8 (ONNX, int8)" in removed.stderr.decode()
 
 
 def test_dynamic_batch_copy_runs_many_images_in_one_call(
