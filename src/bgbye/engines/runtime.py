@@ -159,13 +159,20 @@ class OpenVinoSession:
         core = _ov_core()
         self.compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
         self._free: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        shape = self.compiled.input(0).get_partial_shape()
         for _ in range(streams):
-            self._free.put(self.compiled.create_infer_request())
+            request = self.compiled.create_infer_request()
+            if shape.is_static:
+                # One run per request here, one at a time: the first inference of concurrent
+                # requests could deadlock in OpenVINO's lazy set-up (seen with 2 workers).
+                request.infer({0: np.zeros(shape.to_shape(), np.float32)})
+            self._free.put(request)
 
     def run(self, x: np.ndarray, index: int) -> np.ndarray:
         request = self._free.get()
         try:
-            request.infer({0: x})  # releases the GIL while it runs
+            # share_inputs: hand ``x`` over instead of copying it into the request's buffer.
+            request.infer({0: x}, share_inputs=True)  # releases the GIL while it runs
             return np.array(request.get_output_tensor(index).data, copy=True)
         finally:
             self._free.put(request)
