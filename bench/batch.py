@@ -124,9 +124,11 @@ def main() -> None:
         rss: dict[str, list[int]] = {k: [] for k in tools}
         outs: dict[str, Path] = {}
         load_start = os.getloadavg()[0]
+        index = {name: i for i, name in enumerate(tools)}
         for r in range(args.runs):
             for name, (cmd, tool_env) in tools.items() if r % 2 == 0 else reversed(tools.items()):
-                out = Path(tmp) / f"out-{len(outs)}-{r}"
+                # One folder per tool and run: a shared one would let bgbye skip finished outputs.
+                out = Path(tmp) / f"out-{index[name]}-{r}"
                 t, m = run(cmd(out), tool_env)
                 times[name].append(t)
                 rss[name].append(m)
