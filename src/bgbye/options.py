@@ -73,7 +73,8 @@ class RemoveOptions(BaseModel):
         None, repr=False, description="Background image file (scaled to cover).")
     crop: bool = Field(False, description="Crop to the subject.")
     margin: int = Field(0, ge=0, le=MAX_MARGIN, description="Margin around the crop, px.")
-    refine: bool = Field(False, description="Edge-aware alpha refinement (guided filter).")
+    refine: bool = Field(False, description="Clear the faint haze around the subject (alpha levels "
+                        "64..192 stretched to 0..255).")
 
     def __init__(self, **data: Any) -> None:
         try:

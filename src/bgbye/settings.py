@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     ray_address: str | None = Field(
         default=None, validation_alias=AliasChoices("BGBYE_RAY_ADDRESS", "RAY_ADDRESS"))
     fetch_timeout_seconds: float = 10.0
+    # Models (or licence ids) whose non-commercial licence the operator accepts, comma separated.
+    accept_licenses: str = ""
 
     provider_timeout_seconds: float = 60.0
     # Online providers by canonical name. Each client class declares the variables read into

@@ -87,6 +87,7 @@ class EngineCache:
             entry.spec,
             entry.path,
             threads=self.threads,
+            cls=entry.cls,
             runtime=runtime,
             precision=precision,
             streams=streams,

@@ -1,85 +1,33 @@
-"""ONNX Runtime engine: preprocessing and output decoding come from the ModelSpec."""
+"""The ONNX model engine: preprocessing and output decoding come from the ModelSpec.
+
+Session creation is kept apart from the spec-driven processing in ``bgbye.engines.preprocess``:
+``bgbye.engines.runtime`` opens the file on ONNX Runtime (``create_session``) or OpenVINO, at the
+chosen precision, and both run the same pre/post-processing.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from bgbye.engines.base import Prediction
-from bgbye.engines.runtime import Session, open_session
+from bgbye.engines.preprocess import check_class, decode_output, input_size, preprocess
+from bgbye.engines.runtime import Session, create_session, open_session
+from bgbye.models.licence import licence_info
 from bgbye.models.spec import ModelSpec
 
-_PIL_RESAMPLE = {
-    "lanczos": Image.Resampling.LANCZOS,
-    "bilinear": Image.Resampling.BILINEAR,
-    "area": Image.Resampling.BOX,
-}
-
-
-def _round_to(value: float, multiple: int) -> int:
-    return max(multiple, round(value / multiple) * multiple)
-
-
-def input_size(spec: ModelSpec, width: int, height: int) -> tuple[int, int]:
-    """(W, H) of the network input for an image of this size."""
-    pol = spec.input
-    if pol.resize == "fixed":
-        return pol.size[0], pol.size[-1]
-    if pol.resize == "short_side":
-        scale = pol.size[0] / min(width, height)
-        return _round_to(width * scale, pol.multiple), _round_to(height * scale, pol.multiple)
-    return _round_to(width, pol.multiple), _round_to(height, pol.multiple)
-
-
-def preprocess(spec: ModelSpec, rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 -> (1, 3, h, w) float32, exactly as the spec says."""
-    pol = spec.input
-    h, w = rgb.shape[:2]
-    tw, th = input_size(spec, w, h)
-    if (tw, th) != (w, h):
-        resized = np.asarray(
-            Image.fromarray(rgb).resize((tw, th), _PIL_RESAMPLE[pol.resample]), dtype=np.float32
-        )
-    else:
-        resized = rgb.astype(np.float32)
-    if pol.scale == "max":
-        resized /= max(float(resized.max()), 1e-6)
-    else:
-        resized /= 255.0
-    mean = np.asarray(pol.mean, dtype=np.float32)
-    std = np.asarray(pol.std, dtype=np.float32)
-    x = (resized - mean) / std
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
-
-
-def decode_output(spec: ModelSpec, out: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Network output (1, C, h, w) -> (height, width) uint8 alpha."""
-    pol = spec.output
-    pred: np.ndarray = np.asarray(out, dtype=np.float32)
-    while pred.ndim > 2:
-        pred = pred[0] if pred.shape[0] == 1 or pred.ndim > 3 else pred[pol.channel]
-    if pol.kind == "logits":
-        pred = 1.0 / (1.0 + np.exp(-np.clip(pred, -50, 50)))
-    if pol.normalize == "minmax":
-        lo, hi = float(pred.min()), float(pred.max())
-        pred = (pred - lo) / max(hi - lo, 1e-6)
-    alpha8 = np.clip(pred * 255.0, 0, 255).astype(np.uint8)
-    if alpha8.shape != (height, width):
-        # rembg resizes the 8-bit mask with Lanczos; doing the same keeps parity with it.
-        alpha8 = np.asarray(
-            Image.fromarray(alpha8).resize((width, height), Image.Resampling.LANCZOS)
-        )
-    return alpha8
+__all__ = ["OnnxEngine", "create_session", "decode_output", "input_size", "preprocess"]
 
 
 class OnnxEngine:
     """One session per model per process; ``run`` is thread-safe on both runtimes.
 
-    The runtime (ONNX Runtime or OpenVINO) is chosen in ``engines.runtime``; everything the
-    ModelSpec says (preprocess, decode_output) is the same whichever runs.
+    ``cls`` picks the class of a multi-class model (u2net_cloth_seg: upper, lower, full, all).
+    ``runtime``/``precision`` say what runs it (see ``engines.runtime``); the label names a
+    reduced precision, so every result says what produced it.
     """
 
     def __init__(
@@ -88,27 +36,30 @@ class OnnxEngine:
         path: Path,
         *,
         threads: int = 0,
+        cls: str | None = None,
         runtime: str = "onnxruntime",
         precision: str = "fp32",
         streams: int = 1,
     ):
         self.spec = spec
         self.path = Path(path)
-        self.name = spec.name
+        self.cls = check_class(spec, cls)
+        self.name = spec.name if self.cls is None else f"{spec.name}:{self.cls}"
         self.session: Session = open_session(
             self.path, runtime=runtime, precision=precision, threads=threads, streams=streams
         )
         self.runtime = self.session.runtime
         self.precision = self.session.precision
         suffix = "" if self.precision == "fp32" else f", {self.precision}"
-        self.label = f"{spec.name} (ONNX{suffix})"
+        self.label = f"{self.name} (ONNX{suffix})"
+        self._info: dict[str, Any] = {"engine": self.name, **licence_info(spec)}
 
     def predict(self, rgb: np.ndarray, *, source: bytes | None = None) -> Prediction:
         h, w = rgb.shape[:2]
         x = preprocess(self.spec, rgb)
         out = self.session.run(x, self.spec.output.index)
-        alpha = decode_output(self.spec, out, w, h)
-        return Prediction(alpha=alpha, info={"engine": self.name})
+        alpha = decode_output(self.spec, out, w, h, cls=self.cls)
+        return Prediction(alpha=alpha, info=dict(self._info))
 
     @property
     def batchable(self) -> bool:
@@ -124,8 +75,10 @@ class OnnxEngine:
         out = self.session.run(x, self.spec.output.index)
         return [
             Prediction(
-                alpha=decode_output(self.spec, out[i : i + 1], rgb.shape[1], rgb.shape[0]),
-                info={"engine": self.name},
+                alpha=decode_output(
+                    self.spec, out[i : i + 1], rgb.shape[1], rgb.shape[0], cls=self.cls
+                ),
+                info=dict(self._info),
             )
             for i, rgb in enumerate(images)
         ]

@@ -107,25 +107,28 @@ def effective_precision(runtime: str, precision: str) -> str:
     return precision
 
 
-class OrtSession:
-    """ONNX Runtime: CUDA first when the GPU build is installed, else CPU."""
+def create_session(path: Path, *, threads: int = 0) -> ort.InferenceSession:
+    """An ONNX Runtime session: CUDA first when the GPU build is installed, else CPU."""
+    opts = ort.SessionOptions()
+    if threads > 0:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Memory patterns pre-plan one buffer per concurrent run; without them the arena reuses
+    # blocks: u2netp, 2 threads, peak RSS 869 -> 734 MB at the same CPU time per inference.
+    # (Turning the arena off instead saves a little more memory but costs +30% CPU.)
+    opts.enable_mem_pattern = False
+    available = ort.get_available_providers()
+    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    return ort.InferenceSession(str(path), opts, providers=providers)
 
+
+class OrtSession:
     runtime = "onnxruntime"
 
     def __init__(self, path: Path, *, threads: int = 0, precision: str = "fp32"):
         self.precision = precision
-        opts = ort.SessionOptions()
-        if threads > 0:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Memory patterns pre-plan one buffer per concurrent run; without them the arena reuses
-        # blocks: u2netp, 2 threads, peak RSS 869 -> 734 MB at the same CPU time per inference.
-        # (Turning the arena off instead saves a little more memory but costs +30% CPU.)
-        opts.enable_mem_pattern = False
-        available = ort.get_available_providers()
-        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-        self.session = ort.InferenceSession(str(path), opts, providers=providers)
+        self.session = create_session(path, threads=threads)
         self.device = "cuda" if self.session.get_providers()[0].startswith("CUDA") else "cpu"
         self.input_name = self.session.get_inputs()[0].name
         self._outputs = [o.name for o in self.session.get_outputs()]

@@ -18,6 +18,7 @@ from bgbye.server.middleware import (
     SecurityHeadersMiddleware,
 )
 from bgbye.server.routes import ops, process, ui, v1
+from bgbye.server.routes.docs import install_docs
 from bgbye.server.routes.ui import STATIC_DIR
 from bgbye.server.service import Backend
 from bgbye.settings import Settings, get_settings
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
             await backend.stop()
 
     app = FastAPI(title="bgbye", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  responses=ERROR_RESPONSES)
+                  responses=ERROR_RESPONSES, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app, metrics)
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
     app.include_router(process.router)
     app.include_router(v1.router)
     app.include_router(ops.router)
+    install_docs(app)  # offline Swagger UI and ReDoc
     app.mount("/assets", StaticFiles(directory=STATIC_DIR), name="assets")
 
     single, job = body_limits(settings)
