@@ -39,6 +39,7 @@ _OV_HINT = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 class Session(Protocol):
     runtime: str  # onnxruntime | openvino: what actually runs
     precision: str  # fp32 | bf16 | int8: what actually runs (after any fallback)
+    input_name: str  # the graph's input, as the ONNX file names it
 
     def run(self, x: np.ndarray, index: int) -> np.ndarray:
         """Run one (N, C, H, W) float32 batch; return graph output ``index`` (a private copy)."""
@@ -161,6 +162,7 @@ class OpenVinoSession:
             config["INFERENCE_NUM_THREADS"] = threads * streams
         core = _ov_core()
         self.compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+        self.input_name = str(self.compiled.input(0).get_any_name())
         self._free: queue.SimpleQueue[Any] = queue.SimpleQueue()
         shape = self.compiled.input(0).get_partial_shape()
         for _ in range(streams):
