@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import queue
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
@@ -164,20 +165,31 @@ class OpenVinoSession:
         self.compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
         self.input_name = str(self.compiled.input(0).get_any_name())
         self._free: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Concurrent first inferences (and shape changes) of different requests could deadlock
+        # in OpenVINO's lazy set-up (seen with 2 workers): those run one at a time, under this
+        # lock; a request's later runs at the same shape run freely, side by side.
+        self._setup = threading.Lock()
+        self._shape: dict[int, tuple[int, ...]] = {}
         shape = self.compiled.input(0).get_partial_shape()
         for _ in range(streams):
             request = self.compiled.create_infer_request()
             if shape.is_static:
-                # One run per request here, one at a time: the first inference of concurrent
-                # requests could deadlock in OpenVINO's lazy set-up (seen with 2 workers).
-                request.infer({0: np.zeros(shape.to_shape(), np.float32)})
+                self._run(request, np.zeros(tuple(shape.to_shape()), np.float32))
             self._free.put(request)
+
+    def _run(self, request: Any, x: np.ndarray) -> None:
+        # share_inputs: hand ``x`` over instead of copying it into the request's buffer.
+        if self._shape.get(id(request)) == x.shape:
+            request.infer({0: x}, share_inputs=True)  # releases the GIL while it runs
+            return
+        with self._setup:
+            request.infer({0: x}, share_inputs=True)
+            self._shape[id(request)] = x.shape
 
     def run(self, x: np.ndarray, index: int) -> np.ndarray:
         request = self._free.get()
         try:
-            # share_inputs: hand ``x`` over instead of copying it into the request's buffer.
-            request.infer({0: x}, share_inputs=True)  # releases the GIL while it runs
+            self._run(request, x)
             return np.array(request.get_output_tensor(index).data, copy=True)
         finally:
             self._free.put(request)
