@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -U pip
 	# torch==2.14.1/torchvision==0.29.1 (train extra) install from local disk on the dev machines.
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[server,train,ray,dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[server,train,ray,dev,openvino,fpng]'
 	rm -f $(VENV)/.installed-*
 	touch $@ $(SERVE_STAMP)
 

@@ -57,9 +57,14 @@ class Remover:
         settings: Settings | None = None,
         *,
         threads: int | None = None,
+        precision: str | None = None,
+        runtime: str | None = None,
     ) -> Remover:
+        """``precision`` (fp32|bf16|int8) and ``runtime`` (auto|onnxruntime|openvino) default
+        to the settings (BGBYE_PRECISION, BGBYE_RUNTIME)."""
         settings = settings if settings is not None else Settings.defaults()
-        return cls(EngineCache(settings, threads=threads).get(model), settings)
+        cache = EngineCache(settings, threads=threads, runtime=runtime, precision=precision)
+        return cls(cache.get(model), settings)
 
     # The stages are public so batch executors can overlap them across threads.
     def decode(self, data: bytes) -> np.ndarray:
