@@ -10,6 +10,7 @@ import numpy as np
 
 from bgbye.errors import InvalidOptionError
 from bgbye.imageio import normalize_format
+from bgbye.layout import Layout
 
 _NAMED_COLORS = {
     "white": "ffffff",
@@ -48,6 +49,9 @@ class RemoveOptions:
     crop: bool = False
     margin: int = 0
     refine: bool = False
+    # Placement (roi, crop margins, scale, position, size limit): applied by the Remover
+    # between the engine and the composition.
+    layout: Layout | None = None
 
     def validated(self) -> RemoveOptions:
         normalize_format(self.format)

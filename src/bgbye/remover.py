@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -11,6 +11,7 @@ import numpy as np
 from bgbye import imageio
 from bgbye.engines import EngineCache
 from bgbye.engines.base import Engine, Prediction
+from bgbye.layout import Box, foreground_box
 from bgbye.postprocess import RemoveOptions, compose
 from bgbye.settings import Settings, get_settings
 from bgbye.watermark import apply_watermark, watermark_text
@@ -26,6 +27,7 @@ class RemoveResult:
     engine: str  # the engine's label: what produced this result
     seconds: float
     info: dict[str, Any] = field(default_factory=dict)
+    foreground: Box | None = None  # the subject's box in the result, when a layout was asked
 
 
 class Remover:
@@ -92,7 +94,12 @@ class Remover:
         start = time.perf_counter()
         rgb = self.decode(data)
         pred = self.predict(rgb, source=data)
-        encoded, out = self.finish(rgb, pred.alpha, options, watermark=watermark_text(pred.info))
+        alpha, foreground = pred.alpha, None
+        if options.layout is not None:
+            rgb, alpha = options.layout.apply(rgb, alpha)
+            foreground = foreground_box(alpha)
+            options = replace(options, layout=None)
+        encoded, out = self.finish(rgb, alpha, options, watermark=watermark_text(pred.info))
         return RemoveResult(
             data=encoded,
             media_type=imageio.MEDIA_TYPES[options.output_format],
@@ -102,4 +109,5 @@ class Remover:
             engine=str(pred.info.get("label", self.engine.label)),
             seconds=time.perf_counter() - start,
             info=pred.info,
+            foreground=foreground,
         )

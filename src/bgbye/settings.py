@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     upload_idle_timeout_seconds: float = 30.0
     pushgateway_url: str | None = None
     fetch_timeout_seconds: float = 10.0
+    # Server-side fetches of image_url / bg_image_url: addresses, networks or host names let
+    # through the SSRF guard (comma separated), and the redirects followed.
+    fetch_allow: str = ""
+    fetch_max_redirects: int = 3
 
     removebg_url: str = "https://api.remove.bg/v1.0"
     clipdrop_url: str = "https://clipdrop-api.co"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -100,6 +101,11 @@ _STATUS_CODES = {
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None
                    ) -> JSONResponse:
+    return default_response(status, code, message, headers)
+
+
+def default_response(status: int, code: str, message: str, headers: dict[str, str] | None = None
+                     ) -> JSONResponse:
     monitoring.ERRORS.labels(code=code).inc()
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
                         headers=headers)
@@ -123,7 +129,24 @@ def _validation_message(errors: list[Any]) -> tuple[int, str, str]:
     return 422, "invalid_option", message
 
 
-def install_error_handlers(app: FastAPI) -> None:
+# An emulated API's error shape: (status, bgbye code, message, headers) -> its response.
+Envelope = Callable[[int, str, str, dict[str, str] | None], JSONResponse]
+
+
+def install_error_handlers(app: FastAPI, envelopes: Mapping[str, Envelope] | None = None
+                           ) -> None:
+    """``envelopes`` maps a path prefix to the error shape of the API emulated there (remove.bg,
+    rembg...): their clients parse their own shape, never ours."""
+    routes = dict(envelopes or {})
+
+    def respond(status: int, code: str, message: str, headers: dict[str, str] | None,
+                request: Request) -> JSONResponse:
+        for prefix, envelope in routes.items():
+            if request.url.path.startswith(prefix):
+                monitoring.ERRORS.labels(code=code).inc()
+                return envelope(status, code, message, headers)
+        return default_response(status, code, message, headers)
+
     async def on_bgbye(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, BgbyeError)
         headers = None
@@ -134,12 +157,12 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.message
         if isinstance(exc, OutputError):  # its detail names server paths: the log keeps it
             message = OUTPUT_ERROR_MESSAGE
-        return error_response(exc.http_status, exc.code, message, headers)
+        return respond(exc.http_status, exc.code, message, headers, request)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         status, code, message = _validation_message(list(exc.errors()))
-        return error_response(status, code, message)
+        return respond(status, code, message, None, request)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -149,11 +172,12 @@ def install_error_handlers(app: FastAPI) -> None:
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
         if not detail or detail == phrase:
             detail = _default_message(request, status, phrase)
-        return error_response(status, code, detail, dict(exc.headers or {}) or None)
+        return respond(status, code, detail, dict(exc.headers or {}) or None, request)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "Internal server error; see the server log.")
+        return respond(500, "internal_error", "Internal server error; see the server log.",
+                       None, request)
 
     app.add_exception_handler(BgbyeError, on_bgbye)
     app.add_exception_handler(RequestValidationError, on_validation)

@@ -22,6 +22,7 @@ from bgbye.atomic import atomic_write_bytes
 from bgbye.engines import EngineCache
 from bgbye.engines import providers as provider_refs
 from bgbye.errors import BgbyeError, InvalidOptionError, UnknownModelError
+from bgbye.layout import Layout
 from bgbye.models.registry import HEURISTIC
 from bgbye.postprocess import RemoveOptions
 from bgbye.remover import Remover, RemoveResult
@@ -50,6 +51,7 @@ class Options:
     margin: int = 0
     refine: bool = False
     bg_image: bytes | None = None
+    layout: Layout | None = None  # compat APIs' placement options (never stored in jobs)
 
     def check(self) -> Options:
         """Cheap validation on the event loop, so bad options fail before any decoding."""
@@ -59,7 +61,8 @@ class Options:
 
     def remove_options(self, bg: np.ndarray | None) -> RemoveOptions:
         return RemoveOptions(format=self.format, mask_only=self.mask_only, bg_color=self.bg_color,
-                             bg_image=bg, crop=self.crop, margin=self.margin, refine=self.refine)
+                             bg_image=bg, crop=self.crop, margin=self.margin, refine=self.refine,
+                             layout=self.layout)
 
     def to_json(self) -> dict[str, Any]:
         return {"format": imageio.normalize_format(self.format), "mask_only": self.mask_only,
