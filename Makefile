@@ -27,12 +27,14 @@ model: $(STAMP)
 
 setup: install model
 
-# Debian packages the browser and monitoring tests drive (real chromium, prometheus, pushgateway).
+# Debian packages the browser and monitoring tests drive (real chromium, prometheus, pushgateway;
+# node runs the page's naming.js against the Python rule).
 system-deps:
 	@if ! command -v chromium >/dev/null || ! command -v prometheus >/dev/null \
-	    || ! command -v prometheus-pushgateway >/dev/null || ! command -v promtool >/dev/null; then \
+	    || ! command -v prometheus-pushgateway >/dev/null || ! command -v promtool >/dev/null \
+	    || ! command -v node >/dev/null; then \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
-	    --no-install-recommends chromium prometheus prometheus-pushgateway >/dev/null; \
+	    --no-install-recommends chromium prometheus prometheus-pushgateway nodejs >/dev/null; \
 	fi
 
 run: setup

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bgbye.atomic import is_partial
+from bgbye.naming import unique_name
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 
@@ -42,15 +43,16 @@ def _walk(root: Path) -> Iterator[Path]:
 def plan_tasks(inputs: Iterable[str | Path], out: Path, fmt: str) -> list[Task]:
     """Plan outputs. A single file with ``out`` ending in an image suffix writes exactly there.
 
-    Files whose stems collide in one folder (``a.jpg`` and ``a.png``) keep their original
-    extension in the output name (``a.png.png``) so nothing is overwritten silently.
+    Names follow :mod:`bgbye.naming`: files whose stems collide in one folder (``a.jpg`` and
+    ``a.png``) keep their original extension in the output name (``a.png.png``), so nothing is
+    overwritten silently.
     """
     roots = [Path(p) for p in inputs]
     out = Path(out)
     if len(roots) == 1 and roots[0].is_file() and out.suffix.lower() in IMAGE_SUFFIXES:
         return [Task(roots[0], out, roots[0].name)]
     tasks: list[Task] = []
-    taken: set[Path] = set()
+    taken: set[str] = set()
     resolved_out = out.resolve()
     for root in roots:
         if root.is_dir():
@@ -62,11 +64,7 @@ def plan_tasks(inputs: Iterable[str | Path], out: Path, fmt: str) -> list[Task]:
         for src, rel in pairs:
             if resolved_out in src.resolve().parents:
                 continue  # never re-process our own outputs when OUT sits inside the input
-            target = out / rel.parent / f"{rel.stem}.{fmt}"
-            if target in taken:
-                target = out / rel.parent / f"{rel.name}.{fmt}"
-            taken.add(target)
-            tasks.append(Task(src, target, str(rel)))
+            tasks.append(Task(src, out / unique_name(rel.as_posix(), fmt, taken), str(rel)))
     return tasks
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from bgbye import monitoring
 from bgbye.atomic import atomic_write_bytes
 from bgbye.errors import BgbyeError, OutputError
+from bgbye.naming import unique_name
 from bgbye.server.errors import OUTPUT_ERROR_MESSAGE
 from bgbye.server.storage import new_id, remove_tree
 
@@ -125,15 +126,11 @@ def output_names(names: list[str], fmt: str) -> list[str]:
         parts = [_safe_part(p) for p in PurePosixPath(name.replace("\\", "/")).parts
                  if p not in ("", ".", "..", "/") and not p.startswith(".")]
         rel = PurePosixPath(*parts) if parts else PurePosixPath(f"image-{i + 1}")
-        candidate = str(rel.with_suffix(f".{fmt}"))
-        if candidate.lower() in seen:
-            candidate = str(rel.with_name(f"{rel.stem}-{i + 1}.{fmt}"))
-        seen.add(candidate.lower())
-        out.append(candidate)
+        out.append(unique_name(rel.as_posix(), fmt, seen))
     return out
 
 
-# Most file systems allow 255 bytes per name; keep room for "-<n>.<ext>" and the temp prefix.
+# Most file systems allow 255 bytes per name; keep room for ".<ext>.<fmt>" and the temp prefix.
 _PART_BYTES = 180
 
 

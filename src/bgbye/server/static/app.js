@@ -69,10 +69,8 @@
     return message || "This server needs an API key: enter it in the settings.";
   }
 
-  function stemOf(name) {
-    const base = name.split(/[\\/]/).pop() || "image";
-    const dot = base.lastIndexOf(".");
-    return dot > 0 ? base.slice(0, dot) : base;
+  function baseOf(name) {
+    return name.split(/[\\/]/).pop() || "image";
   }
 
   function formatBytes(n) {
@@ -329,9 +327,15 @@
     error: () => "Failed",
   };
 
-  function outputName(item) {
-    const ext = { "image/png": "png", "image/webp": "webp", "image/jpeg": "jpg" }[item.meta && item.meta.type] || "png";
-    return `${stemOf(item.name)}${item.options.mask_only ? "-mask" : ""}.${ext}`;
+  function outputExt(item) {
+    return { "image/png": "png", "image/webp": "webp", "image/jpeg": "jpg" }[item.meta && item.meta.type] || "png";
+  }
+
+  // One file's download name: the shared naming rule (naming.js) with nothing else taken.
+  function outputName(item, taken) {
+    const base = baseOf(item.name);
+    const stem = item.options.mask_only ? `${window.bgbyeNaming.splitName(base)[0]}-mask` : base;
+    return window.bgbyeNaming.uniqueName(stem, outputExt(item), taken || new Set());
   }
 
   function renderItem(item) {
@@ -455,11 +459,7 @@
     const used = new Set();
     const files = [];
     for (const item of done) {
-      let name = outputName(item);
-      for (let n = 2; used.has(name.toLowerCase()); n++) {
-        name = outputName(item).replace(/(\.[a-z]+)$/, `-${n}$1`);
-      }
-      used.add(name.toLowerCase());
+      const name = outputName(item, used);
       files.push({ name, data: new Uint8Array(await item.blob.arrayBuffer()) });
     }
     const url = URL.createObjectURL(window.bgbyeZip.makeZip(files));
