@@ -45,6 +45,11 @@ class UnauthorizedError(BgbyeError):
     http_status = 401
 
 
+class MissingFieldError(BgbyeError):
+    code = "missing_field"
+    http_status = 400
+
+
 class NotFoundError(BgbyeError):
     code = "not_found"
     http_status = 404
