@@ -85,7 +85,8 @@ async def read_fields(request: Request, max_bytes: int, *, query: bool = False,
                 fields.values[str(key)] = text
     elif ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         # Base64 images travel as text fields: allow them as large as an image's base64.
-        form = await request.form(max_files=8, max_fields=64, max_part_size=max_bytes * 4 // 3 + 4096)
+        form = await request.form(max_files=8, max_fields=64,
+                                  max_part_size=max_bytes * 4 // 3 + 4096)
         for key, item in form.multi_items():
             if isinstance(item, UploadFile):
                 if item.filename or item.size:

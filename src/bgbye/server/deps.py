@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, File, Form, Request, UploadFile
 from fastapi.dependencies.models import Dependant
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from bgbye.errors import EmptyInputError, ImageTooLargeError, InvalidOptionError
 from bgbye.server.errors import UnauthorizedError
@@ -38,7 +39,7 @@ def require_api_key(request: Request) -> None:
         raise UnauthorizedError("A valid X-API-Key header is required.")
 
 
-async def read_upload(upload: UploadFile, max_bytes: int, what: str = "image") -> bytes:
+async def read_upload(upload: StarletteUpload, max_bytes: int, what: str = "image") -> bytes:
     """Read an uploaded file, refusing one over the byte limit before reading it whole."""
     if upload.size is not None and upload.size > max_bytes:
         raise ImageTooLargeError(

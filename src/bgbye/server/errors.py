@@ -9,8 +9,8 @@ with a generic 500.
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 from collections.abc import Callable, Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request

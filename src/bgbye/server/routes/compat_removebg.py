@@ -348,6 +348,8 @@ def to_options(req: Request_, info: imageio.ImageInfo, bg_image: bytes | None) -
 def _zip(result: RemoveResult) -> bytes:
     """remove.bg's zip: ``color.jpg`` (the colours) + ``alpha.png`` (the matte)."""
     image = cv2.imdecode(np.frombuffer(result.data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:  # pragma: no cover - our own PNG always decodes
+        raise InvalidImageError("The result could not be repackaged as a zip.")
     if image.ndim == 3 and image.shape[2] == 4:
         color = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
         alpha = image[:, :, 3]

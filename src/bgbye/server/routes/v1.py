@@ -6,8 +6,8 @@ import base64
 import re
 import zipfile
 from pathlib import PurePosixPath
-from urllib.parse import urlsplit
 from typing import Annotated, Any, BinaryIO
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
