@@ -36,6 +36,11 @@ system-deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
 	    --no-install-recommends chromium prometheus prometheus-pushgateway nodejs >/dev/null; \
 	fi
+	@# npm: the npm remove.bg client test (tests/server/test_compat_npm_removebg.py). Debian
+	@# packages it apart from nodejs; NodeSource's nodejs bundles it.
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm \
+	  >/dev/null; }
 
 run: setup
 	$(BIN)/bgbye serve
