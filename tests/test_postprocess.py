@@ -3,15 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bgbye import imageio
 from bgbye.errors import InvalidOptionError
-from bgbye.postprocess import (
-    RemoveOptions,
-    compose,
-    cutout,
-    parse_color,
-    refine_alpha,
-    subject_box,
-)
+from bgbye.options import RemoveOptions, parse_color
+from bgbye.postprocess import compose, cutout, over, refine_alpha, subject_box
 
 
 def _scene() -> tuple[np.ndarray, np.ndarray]:
@@ -53,10 +48,30 @@ def test_background_colour_and_image() -> None:
     assert out.shape == (20, 30, 3) and out[0, 0].tolist() == [255, 0, 0]
     bg = np.zeros((5, 5, 3), np.uint8)
     bg[..., 2] = 250
-    out2 = compose(rgb, alpha, RemoveOptions(bg_image=bg))
+    out2 = compose(rgb, alpha, RemoveOptions(bg_image=imageio.encode(bg, "png")))
     assert out2[0, 0].tolist() == [0, 0, 250] and out2[10, 15].tolist() == [200, 200, 200]
     semi = compose(rgb, alpha, RemoveOptions(bg_color="00ff0080"))
-    assert semi.shape == (20, 30, 4) and semi[0, 0, 3] == 128
+    assert semi.shape == (20, 30, 4) and semi[0, 0].tolist() == [0, 255, 0, 128]
+
+
+def test_semi_transparent_colour_composes_with_the_over_operator() -> None:
+    """Red at alpha 128 over #0000ff80: out_a = a + ba(1-a), colour premultiplied / out_a.
+
+    The old formula (src·a + c·(1-a), ignoring the colour's own alpha) gave (128, 0, 127):
+    43 levels off in red and blue."""
+    rgb = np.zeros((1, 1, 3), np.uint8)
+    rgb[:] = (255, 0, 0)
+    alpha = np.full((1, 1), 128, np.uint8)
+    out = compose(rgb, alpha, RemoveOptions(bg_color="#0000ff80"))
+    a, ba = 128 / 255, 128 / 255
+    out_a = a + ba * (1 - a)
+    expected = [round(255 * a / out_a), 0, round(255 * ba * (1 - a) / out_a), round(out_a * 255)]
+    assert out[0, 0].tolist() == expected == [170, 0, 85, 192]
+    # A fully transparent colour leaves the cut-out as it was; an opaque one is plain blending.
+    clear = compose(rgb, alpha, RemoveOptions(bg_color="#0000ff00"))
+    assert clear[0, 0].tolist() == [255, 0, 0, 128]
+    opaque = over(rgb, alpha, np.array([[[0.0, 0.0, 255.0]]], np.float32), 1.0)
+    assert opaque[0, 0].tolist() == [128, 0, 127]
 
 
 def test_crop_with_margin_and_mask_only() -> None:
@@ -80,11 +95,12 @@ def test_refine_snaps_a_blurry_mask_to_the_image_edge() -> None:
 
 
 def test_option_validation() -> None:
+    png = imageio.encode(np.zeros((2, 2, 3), np.uint8), "png")
     with pytest.raises(InvalidOptionError):
-        RemoveOptions(format="gif").validated()
+        RemoveOptions(format="gif")
     with pytest.raises(InvalidOptionError):
-        RemoveOptions(bg_color="#fff", bg_image=np.zeros((2, 2, 3), np.uint8)).validated()
+        RemoveOptions(bg_color="#fff", bg_image=png)
     with pytest.raises(InvalidOptionError):
-        RemoveOptions(mask_only=True, bg_color="#fff").validated()
-    with pytest.raises(InvalidOptionError):
-        RemoveOptions(margin=-1).validated()
+        RemoveOptions(mask_only=True, bg_color="#fff")
+    with pytest.raises(InvalidOptionError, match="margin"):
+        RemoveOptions(margin=-1)

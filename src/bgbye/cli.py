@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from bgbye import __version__, imageio
+from bgbye import __version__
 from bgbye.errors import BgbyeError
-from bgbye.postprocess import RemoveOptions
+from bgbye.options import RemoveOptions
 from bgbye.settings import Settings, get_settings
 
 log = logging.getLogger("bgbye")
@@ -30,33 +30,6 @@ def cli(verbose: int) -> None:
     """Self-hosted background removal: cut-outs from your own models or an online provider."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-
-
-def _engine_ref(model: str | None, provider: str | None) -> str | None:
-    if provider:
-        return provider
-    return model
-
-
-def _build_options(
-    fmt: str,
-    mask_only: bool,
-    bg_color: str | None,
-    bg_image: Path | None,
-    crop: bool,
-    margin: int,
-    refine: bool,
-) -> RemoveOptions:
-    bg = imageio.decode(bg_image.read_bytes()) if bg_image else None
-    return RemoveOptions(
-        format=fmt,
-        mask_only=mask_only,
-        bg_color=bg_color,
-        bg_image=bg,
-        crop=crop,
-        margin=margin,
-        refine=refine,
-    ).validated()
 
 
 @cli.command()
@@ -128,12 +101,16 @@ def remove(
     quiet: bool,
 ) -> None:
     """Remove backgrounds from files, folders (recursive, tree mirrored) or '-' (stdin)."""
+    from bgbye.engines.providers import engine_ref
+
     settings = get_settings()
     try:
-        options = _build_options(fmt, mask_only, bg_color, bg_image, crop, margin, refine)
+        options = RemoveOptions(
+            format=fmt, mask_only=mask_only, bg_color=bg_color, crop=crop, margin=margin,
+            refine=refine, bg_image=bg_image.read_bytes() if bg_image else None)
+        ref = engine_ref(model, provider)
     except BgbyeError as exc:
         _fail(exc.message)
-    ref = _engine_ref(model, provider)
     if "-" in inputs:
         if len(inputs) > 1:
             _fail("'-' (stdin) cannot be combined with other inputs.")
@@ -163,12 +140,10 @@ def remove(
 
 
 def _make_remover(settings: Settings, ref: str | None, workers: int) -> object:
-    from bgbye.engines import EngineCache
+    from bgbye.engines import EngineCache, threads_per_worker
     from bgbye.remover import Remover
 
-    # Each worker runs one image at a time; giving each ORT run cores/workers threads avoids
-    # oversubscribing the cores (measured in bench/batch.py).
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    threads = threads_per_worker(workers)
     return Remover(EngineCache(settings, threads=threads).get(ref), settings)
 
 

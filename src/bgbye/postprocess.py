@@ -2,72 +2,14 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-from bgbye.errors import InvalidOptionError
-from bgbye.imageio import normalize_format
-from bgbye.layout import Layout
+from bgbye import imageio
+from bgbye.options import RemoveOptions, parse_color
 
-_NAMED_COLORS = {
-    "white": "ffffff",
-    "black": "000000",
-    "red": "ff0000",
-    "green": "00ff00",
-    "blue": "0000ff",
-    "gray": "808080",
-    "grey": "808080",
-    "transparent": "00000000",
-}
-_HEX = re.compile(r"^[0-9a-fA-F]{3,8}$")
-
-
-def parse_color(value: str) -> tuple[int, int, int, int]:
-    """``#81d4fa``, ``fff``, ``81d4fa77`` or a few names -> RGBA."""
-    v = value.strip().lower().lstrip("#")
-    v = _NAMED_COLORS.get(v, v)
-    if not _HEX.match(v) or len(v) not in (3, 4, 6, 8):
-        raise InvalidOptionError(
-            f"Invalid colour {value!r}: use hex like #81d4fa, fff or 81d4fa80."
-        )
-    if len(v) in (3, 4):
-        v = "".join(c * 2 for c in v)
-    r, g, b = int(v[0:2], 16), int(v[2:4], 16), int(v[4:6], 16)
-    a = int(v[6:8], 16) if len(v) == 8 else 255
-    return r, g, b, a
-
-
-@dataclass(frozen=True)
-class RemoveOptions:
-    format: str = "png"
-    mask_only: bool = False
-    bg_color: str | None = None
-    bg_image: np.ndarray | None = None  # decoded RGB
-    crop: bool = False
-    margin: int = 0
-    refine: bool = False
-    # Placement (roi, crop margins, scale, position, size limit): applied by the Remover
-    # between the engine and the composition.
-    layout: Layout | None = None
-
-    def validated(self) -> RemoveOptions:
-        normalize_format(self.format)
-        if self.margin < 0 or self.margin > 10_000:
-            raise InvalidOptionError("margin must be between 0 and 10000 pixels.")
-        if self.bg_color is not None:
-            parse_color(self.bg_color)
-        if self.bg_color is not None and self.bg_image is not None:
-            raise InvalidOptionError("Choose either a background colour or a background image.")
-        if self.mask_only and (self.bg_color is not None or self.bg_image is not None):
-            raise InvalidOptionError("mask_only cannot be combined with a background.")
-        return self
-
-    @property
-    def output_format(self) -> str:
-        return normalize_format(self.format)
+# RemoveOptions and parse_color live in bgbye.options; re-exported for existing imports.
+__all__ = ["RemoveOptions", "compose", "cutout", "parse_color", "refine_alpha", "subject_box"]
 
 
 def refine_alpha(
@@ -117,8 +59,15 @@ def _cover(bg: np.ndarray, width: int, height: int) -> np.ndarray:
     return resized[y0 : y0 + height, x0 : x0 + width]
 
 
-def compose(rgb: np.ndarray, alpha: np.ndarray, options: RemoveOptions) -> np.ndarray:
-    """Apply the options to an image and its alpha; returns L, RGB or RGBA uint8."""
+def compose(
+    rgb: np.ndarray, alpha: np.ndarray, options: RemoveOptions,
+    background: np.ndarray | None = None,
+) -> np.ndarray:
+    """Apply the options to an image and its alpha; returns L, RGB or RGBA uint8.
+
+    ``background`` is ``options.bg_image`` decoded (the Remover decodes it once, under its
+    limits); it is decoded here when not given.
+    """
     if options.refine:
         alpha = refine_alpha(rgb, alpha)
     if options.crop:
@@ -126,23 +75,37 @@ def compose(rgb: np.ndarray, alpha: np.ndarray, options: RemoveOptions) -> np.nd
         rgb, alpha = rgb[y0:y1, x0:x1], alpha[y0:y1, x0:x1]
     if options.mask_only:
         return np.ascontiguousarray(alpha)
-    a = alpha.astype(np.float32)[:, :, None] / 255.0
-    if options.bg_image is not None or options.bg_color is not None:
+    if options.bg_image is not None:
+        if background is None:
+            background = imageio.decode(options.bg_image)
         h, w = alpha.shape
-        if options.bg_image is not None:
-            bg = _cover(options.bg_image, w, h).astype(np.float32)
-            bg_alpha = 1.0
-        else:
-            r, g, b, ba = parse_color(options.bg_color or "ffffff")
-            bg = np.empty((h, w, 3), np.float32)
-            bg[:] = (r, g, b)
-            bg_alpha = ba / 255.0
-        out = rgb.astype(np.float32) * a + bg * (1.0 - a)
-        if bg_alpha >= 1.0 or options.output_format == "jpg":
-            return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-        out_alpha = (a[:, :, 0] + bg_alpha * (1.0 - a[:, :, 0])) * 255.0
-        return np.dstack([np.clip(out + 0.5, 0, 255), out_alpha + 0.5]).astype(np.uint8)
+        return over(rgb, alpha, _cover(background, w, h).astype(np.float32), 1.0)
+    rgba = options.bg_rgba
+    if rgba is not None:
+        h, w = alpha.shape
+        bg = np.empty((h, w, 3), np.float32)
+        bg[:] = rgba[:3]
+        # JPEG has no alpha: a semi-transparent colour is laid down as if opaque.
+        bg_alpha = 1.0 if options.output_format == "jpg" else rgba[3] / 255.0
+        return over(rgb, alpha, bg, bg_alpha)
     return cutout(rgb, alpha)
+
+
+def over(rgb: np.ndarray, alpha: np.ndarray, bg: np.ndarray, bg_alpha: float) -> np.ndarray:
+    """Porter-Duff "over": the cut-out on a background of uniform opacity ``bg_alpha``.
+
+    RGB when the background is opaque, else RGBA with colour ``(src·a + bg·ba·(1−a)) / out_a``
+    and ``out_a = a + ba·(1−a)`` (un-premultiplied, as PNG and WebP store it).
+    """
+    a = alpha.astype(np.float32)[:, :, None] / 255.0
+    if bg_alpha >= 1.0:
+        out = rgb.astype(np.float32) * a + bg * (1.0 - a)
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    out_a = a + bg_alpha * (1.0 - a)
+    premultiplied = rgb.astype(np.float32) * a + bg * (bg_alpha * (1.0 - a))
+    colour = np.divide(premultiplied, out_a, out=np.zeros_like(premultiplied), where=out_a > 0)
+    return np.dstack([np.clip(colour + 0.5, 0, 255), out_a[:, :, 0] * 255.0 + 0.5]).astype(
+        np.uint8)
 
 
 # A pixel at most 1/255 opaque moves any composite by at most one level: its colour is noise

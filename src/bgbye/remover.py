@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -12,8 +13,9 @@ from bgbye import imageio
 from bgbye.engines import EngineCache
 from bgbye.engines.base import Engine, Prediction
 from bgbye.layout import Box, foreground_box
-from bgbye.postprocess import RemoveOptions, compose
-from bgbye.settings import Settings, get_settings
+from bgbye.options import RemoveOptions
+from bgbye.postprocess import compose
+from bgbye.settings import Settings
 from bgbye.watermark import apply_watermark, watermark_text
 
 
@@ -30,12 +32,25 @@ class RemoveResult:
     foreground: Box | None = None  # the subject's box in the result, when a layout was asked
 
 
+@lru_cache(maxsize=2)
+def _decode_background(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
+    """A batch composes every photo onto the same background: decode it once (bytes hash once,
+    Python caches it). Read-only, since every caller shares the array."""
+    rgb = imageio.decode(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    rgb.flags.writeable = False
+    return rgb
+
+
 class Remover:
-    """Holds one engine; thread-safe (ORT sessions and our stages keep no per-call state)."""
+    """Holds one engine; thread-safe (ORT sessions and our stages keep no per-call state).
+
+    ``settings`` only sets the decode limits; without it the defaults apply (the environment
+    is never read here: the CLI and the server pass their own Settings).
+    """
 
     def __init__(self, engine: Engine, settings: Settings | None = None):
         self.engine = engine
-        self.settings = settings or get_settings()
+        self.settings = settings if settings is not None else Settings.defaults()
 
     @classmethod
     def from_model(
@@ -45,7 +60,7 @@ class Remover:
         *,
         threads: int | None = None,
     ) -> Remover:
-        settings = settings or get_settings()
+        settings = settings if settings is not None else Settings.defaults()
         return cls(EngineCache(settings, threads=threads).get(model), settings)
 
     # The stages are public so batch executors can overlap them across threads.
@@ -71,16 +86,13 @@ class Remover:
         """Compose and encode; ``watermark`` (see ``watermark_text(pred.info)``) is stamped
         visibly on results that must not pass for what was asked (mocked providers)."""
         fmt = options.output_format
-        if (
-            fmt == "jpg"
-            and not options.mask_only
-            and options.bg_color is None
-            and options.bg_image is None
-        ):
-            options = RemoveOptions(
-                **{**options.__dict__, "bg_color": "ffffff"}
-            )  # JPEG has no alpha
-        out = compose(rgb, alpha, options)
+        if fmt == "jpg" and not options.mask_only and not options.has_background:
+            options = options.model_copy(update={"bg_color": "ffffff"})  # JPEG has no alpha
+        background = None
+        if options.bg_image is not None:
+            background = _decode_background(options.bg_image, self.settings.max_upload_bytes,
+                                            self.settings.max_pixels)
+        out = compose(rgb, alpha, options, background)
         if watermark:
             out = apply_watermark(out, watermark)
         return imageio.encode(out, fmt), out
@@ -90,15 +102,15 @@ class Remover:
         return self.predict(rgb).alpha
 
     def remove_bytes(self, data: bytes, options: RemoveOptions | None = None) -> RemoveResult:
-        options = (options or RemoveOptions()).validated()
+        options = options if options is not None else RemoveOptions()
         start = time.perf_counter()
         rgb = self.decode(data)
         pred = self.predict(rgb, source=data)
         alpha, foreground = pred.alpha, None
-        if options.layout is not None:
+        if options.layout is not None:  # placement between the engine and the composition
             rgb, alpha = options.layout.apply(rgb, alpha)
             foreground = foreground_box(alpha)
-            options = replace(options, layout=None)
+            options = options.model_copy(update={"layout": None})
         encoded, out = self.finish(rgb, alpha, options, watermark=watermark_text(pred.info))
         return RemoveResult(
             data=encoded,

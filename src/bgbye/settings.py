@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import platformdirs
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 def _default_model_dir() -> Path:
@@ -45,25 +47,53 @@ class Settings(BaseSettings):
     fetch_allow: str = ""
     fetch_max_redirects: int = 3
 
-    removebg_url: str = "https://api.remove.bg/v1.0"
-    clipdrop_url: str = "https://clipdrop-api.co"
-    photoroom_url: str = "https://sdk.photoroom.com"
     provider_timeout_seconds: float = 60.0
+    # Online providers by canonical name. Each client class declares the variables read into
+    # these (the seed's REMOVE_BG_API_KEY..., BGBYE_REMOVEBG_URL...): see ProviderEnvSource.
+    provider_keys: dict[str, str] = Field(default_factory=dict)
+    provider_urls: dict[str, str] = Field(default_factory=dict)
 
-    # The seed's variable names, without the prefix.
-    remove_bg_api_key: str | None = Field(
-        default=None, validation_alias=AliasChoices("REMOVE_BG_API_KEY", "BGBYE_REMOVE_BG_API_KEY")
-    )
-    clipdrop_api_key: str | None = Field(
-        default=None, validation_alias=AliasChoices("CLIPDROP_API_KEY", "BGBYE_CLIPDROP_API_KEY")
-    )
-    photoroom_api_key: str | None = Field(
-        default=None, validation_alias=AliasChoices("PHOTOROOM_API_KEY", "BGBYE_PHOTOROOM_API_KEY")
-    )
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, ProviderEnvSource(settings_cls), dotenv_settings,
+                file_secret_settings)
+
+    @classmethod
+    def defaults(cls) -> Settings:
+        """The documented defaults, without reading the environment (library use)."""
+        return cls.model_construct()
 
     @property
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+
+class ProviderEnvSource(PydanticBaseSettingsSource):
+    """Provider keys and URLs from the variables each provider client class declares
+    (``key_env``, also with the ``BGBYE_`` prefix, and ``url_env``)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the whole mapping
+
+    def __call__(self) -> dict[str, Any]:
+        # Imported here, when settings are built: the providers' module imports settings.
+        from bgbye.engines.providers import registry
+
+        keys, urls = {}, {}
+        for name, client in registry().items():
+            key = os.environ.get(client.key_env) or os.environ.get(f"BGBYE_{client.key_env}")
+            if key:
+                keys[name] = key
+            if url := os.environ.get(client.url_env):
+                urls[name] = url
+        return {"provider_keys": keys, "provider_urls": urls}
 
 
 @lru_cache(maxsize=1)

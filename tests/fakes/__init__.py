@@ -13,9 +13,10 @@ Modes: ok, 402, 429 (Retry-After: ``retry_after``), 500, slow (``delay`` s), dro
 """
 
 from tests.fakes.images import ellipse_alpha
-from tests.fakes.provider import FakeProvider, running_fake
+from tests.fakes.provider import FakeProvider, configured, running_fake
 from tests.fakes.server import MODES, FakeRequest
 
 PROVIDERS = ("removebg", "clipdrop", "photoroom")
 
-__all__ = ["MODES", "PROVIDERS", "FakeProvider", "FakeRequest", "ellipse_alpha", "running_fake"]
+__all__ = ["MODES", "PROVIDERS", "FakeProvider", "FakeRequest", "configured", "ellipse_alpha",
+           "running_fake"]

@@ -15,10 +15,6 @@ from tests.fakes.server import MODES, FakeHTTPServer, FakeRequest, Handler, Repl
 class ProviderWiring:
     handler: Handler
     url_suffix: str  # the real base URL's path: remove.bg's is /v1.0
-    url_env: str
-    key_env: str
-    url_setting: str  # the Settings field names
-    key_setting: str
 
 
 class FakeProvider:
@@ -64,11 +60,15 @@ class FakeProvider:
 
     def env(self) -> dict[str, str]:
         """Environment variables that point bgbye at this fake."""
-        return {self.wiring.url_env: self.url, self.wiring.key_env: self.key}
+        from bgbye.engines.providers import client_class
+
+        cls = client_class(self.name)  # the variables the client class declares
+        return {cls.url_env: self.url, cls.key_env: self.key}
 
     def settings_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``Settings(...)`` that point bgbye at this fake."""
-        return {self.wiring.url_setting: self.url, self.wiring.key_setting: self.key}
+        """Keyword arguments for ``Settings(...)`` that point bgbye at this fake (see
+        :func:`configured` to point one Settings at several fakes)."""
+        return {"provider_urls": {self.name: self.url}, "provider_keys": {self.name: self.key}}
 
     def set_mode(self, mode: str, *, times: int | None = None) -> None:
         if mode not in MODES:
@@ -118,13 +118,22 @@ def _wirings() -> dict[str, ProviderWiring]:
     from tests.fakes import clipdrop, photoroom, removebg
 
     return {
-        "removebg": ProviderWiring(removebg.handle, "/v1.0", "BGBYE_REMOVEBG_URL",
-                                   "REMOVE_BG_API_KEY", "removebg_url", "remove_bg_api_key"),
-        "clipdrop": ProviderWiring(clipdrop.handle, "", "BGBYE_CLIPDROP_URL",
-                                   "CLIPDROP_API_KEY", "clipdrop_url", "clipdrop_api_key"),
-        "photoroom": ProviderWiring(photoroom.handle, "", "BGBYE_PHOTOROOM_URL",
-                                    "PHOTOROOM_API_KEY", "photoroom_url", "photoroom_api_key"),
+        "removebg": ProviderWiring(removebg.handle, "/v1.0"),
+        "clipdrop": ProviderWiring(clipdrop.handle, ""),
+        "photoroom": ProviderWiring(photoroom.handle, ""),
     }
+
+
+def configured(settings: Any, *fakes: FakeProvider, **keys: str) -> Any:
+    """A copy of ``settings`` pointing at ``fakes``; ``keys`` override a provider's key."""
+    provider_keys = dict(settings.provider_keys)
+    provider_urls = dict(settings.provider_urls)
+    for fake in fakes:
+        provider_keys[fake.name] = fake.key
+        provider_urls[fake.name] = fake.url
+    provider_keys.update(keys)
+    return settings.model_copy(update={"provider_keys": provider_keys,
+                                       "provider_urls": provider_urls})
 
 
 @contextmanager

@@ -6,6 +6,7 @@ Engines are cached per process so each model is loaded once (one ORT session per
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from bgbye.engines.base import Engine, Prediction
@@ -14,8 +15,19 @@ from bgbye.engines.onnx import OnnxEngine
 from bgbye.models.registry import HEURISTIC, Registry
 from bgbye.settings import Settings
 
-__all__ = ["Engine", "EngineCache", "HeuristicEngine", "OnnxEngine", "Prediction"]
+__all__ = ["Engine", "EngineCache", "HeuristicEngine", "OnnxEngine", "Prediction",
+           "threads_per_worker"]
 log = logging.getLogger(__name__)
+
+
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """ONNX Runtime threads per engine call when ``workers`` images run at once.
+
+    Each worker runs one image at a time; giving each run its share of the cores avoids
+    oversubscribing them (measured in bench/batch.py). The CLI's workers, the server's pool
+    and the Ray actors all size their sessions with this.
+    """
+    return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
 
 
 class EngineCache:
@@ -49,7 +61,3 @@ class EngineCache:
         entry = self.registry.resolve(ref)
         assert entry.path is not None
         return OnnxEngine(entry.spec, entry.path, threads=self.threads)
-
-    def loaded(self) -> list[str]:
-        with self._lock:
-            return list(self._engines)

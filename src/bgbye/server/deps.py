@@ -10,8 +10,9 @@ from fastapi.dependencies.models import Dependant
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from bgbye.errors import EmptyInputError, ImageTooLargeError, InvalidOptionError
+from bgbye.options import MAX_MARGIN, RemoveOptions
 from bgbye.server.errors import UnauthorizedError
-from bgbye.server.service import Backend, Options
+from bgbye.server.service import Backend
 
 
 def get_backend(request: Request) -> Backend:
@@ -54,10 +55,6 @@ async def read_upload(upload: StarletteUpload, max_bytes: int, what: str = "imag
     return data
 
 
-def _blank_to_none(value: str | None) -> str | None:
-    return value.strip() or None if value is not None else None
-
-
 async def remove_options(
     request: Request,
     format: Annotated[Literal["png", "webp", "jpg", "jpeg"], Form(
@@ -69,19 +66,21 @@ async def remove_options(
     bg_image: Annotated[UploadFile | None, File(
         description="Background image (scaled to cover).")] = None,
     crop: Annotated[bool, Form(description="Crop to the subject.")] = False,
-    margin: Annotated[int, Form(ge=0, le=10_000, description="Margin around the crop, px.")] = 0,
+    margin: Annotated[int, Form(ge=0, le=MAX_MARGIN,
+                                description="Margin around the crop, px.")] = 0,
     refine: Annotated[bool, Form(description="Edge-aware alpha refinement.")] = False,
-) -> Options:
+) -> RemoveOptions:
+    """The form fields of bgbye's routes, as the one options model (validated here, once)."""
     backend = get_backend(request)
     bg = None
     if bg_image is not None and (bg_image.filename or bg_image.size):
         bg = await read_upload(bg_image, backend.settings.max_upload_bytes, "background image")
         backend.check_image(bg)
-    return Options(format=format, mask_only=mask_only, bg_color=_blank_to_none(bg_color),
-                   crop=crop, margin=margin, refine=refine, bg_image=bg).check()
+    return RemoveOptions(format=format, mask_only=mask_only, bg_color=bg_color, crop=crop,
+                         margin=margin, refine=refine, bg_image=bg)
 
 
-OptionsDep = Annotated[Options, Depends(remove_options)]
+OptionsDep = Annotated[RemoveOptions, Depends(remove_options)]
 
 
 def _declared(dependant: Dependant) -> tuple[set[str], set[str]]:

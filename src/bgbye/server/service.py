@@ -9,22 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
-from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from bgbye import imageio, monitoring
 from bgbye.atomic import atomic_write_bytes
-from bgbye.engines import EngineCache
-from bgbye.engines import providers as provider_refs
+from bgbye.engines import EngineCache, providers, threads_per_worker
 from bgbye.errors import BgbyeError, InvalidOptionError, UnknownModelError
-from bgbye.layout import Layout
 from bgbye.models.registry import HEURISTIC
-from bgbye.postprocess import RemoveOptions
+from bgbye.options import RemoveOptions
 from bgbye.remover import Remover, RemoveResult
 from bgbye.server.inference import InferencePool
 from bgbye.server.jobs import Item, Job, JobRunner, JobStore
@@ -33,55 +26,7 @@ from bgbye.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PROVIDER_LABELS = {"removebg": "remove.bg", "clipdrop": "Clipdrop", "photoroom": "Photoroom"}
-_PROVIDER_KEYS = {"removebg": "remove_bg_api_key", "clipdrop": "clipdrop_api_key",
-                  "photoroom": "photoroom_api_key"}
 BG_IMAGE_FILE = "bg_image"
-
-
-@dataclass(frozen=True)
-class Options:
-    """Request options as received; turned into ``RemoveOptions`` on a worker thread
-    (decoding a background image is real work)."""
-
-    format: str = "png"
-    mask_only: bool = False
-    bg_color: str | None = None
-    crop: bool = False
-    margin: int = 0
-    refine: bool = False
-    bg_image: bytes | None = None
-    layout: Layout | None = None  # compat APIs' placement options (never stored in jobs)
-
-    def check(self) -> Options:
-        """Cheap validation on the event loop, so bad options fail before any decoding."""
-        placeholder = np.zeros((1, 1, 3), np.uint8) if self.bg_image is not None else None
-        self.remove_options(placeholder).validated()
-        return self
-
-    def remove_options(self, bg: np.ndarray | None) -> RemoveOptions:
-        return RemoveOptions(format=self.format, mask_only=self.mask_only, bg_color=self.bg_color,
-                             bg_image=bg, crop=self.crop, margin=self.margin, refine=self.refine,
-                             layout=self.layout)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"format": imageio.normalize_format(self.format), "mask_only": self.mask_only,
-                "bg_color": self.bg_color, "crop": self.crop, "margin": self.margin,
-                "refine": self.refine, "bg_image": self.bg_image is not None}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], bg_image: bytes | None) -> Options:
-        return cls(format=data["format"], mask_only=data["mask_only"], bg_color=data["bg_color"],
-                   crop=data["crop"], margin=data["margin"], refine=data["refine"],
-                   bg_image=bg_image if data.get("bg_image") else None)
-
-
-def ort_threads(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
-
-
-def provider_configured(settings: Settings, name: str) -> bool:
-    return bool(getattr(settings, _PROVIDER_KEYS[name], None))
 
 
 class Backend:
@@ -89,7 +34,7 @@ class Backend:
         self.settings = settings
         # The pool runs `threads` images at once; each ORT run gets its share of the cores, as
         # the CLI's workers do, instead of every run spawning a thread per core.
-        self.engines = EngineCache(settings, threads=ort_threads(settings.threads))
+        self.engines = EngineCache(settings, threads=threads_per_worker(settings.threads))
         self.files = FileStore(settings.storage_dir, settings.result_ttl_seconds)
         self.jobs = JobStore(settings.storage_dir)
         self.pool = InferencePool(settings.threads, settings.queue_size)
@@ -138,20 +83,21 @@ class Backend:
 
     # -- engines ----------------------------------------------------------------------------
     def engine_ref(self, model: str | None = None, provider: str | None = None) -> str:
-        """Validate a user's model/provider choice. Only registry names, ``heuristic`` and
-        provider names are accepted: never a file path, which would let a client load any
+        """Validate a user's model/provider choice (the shared rule: ``providers.engine_ref``).
+
+        Over HTTP only registry names, ``heuristic`` and provider names (with ``local`` in
+        fallback lists) are accepted: never a file path, which would let a client load any
         file on the server."""
-        if model and provider:
-            raise InvalidOptionError("Choose either a model or a provider, not both.")
-        if provider:
-            parts = [provider_refs.canonical(p) for p in provider.split(",") if p.strip()]
-            allowed = {*PROVIDER_LABELS, "local"}
-            bad = [p for p in parts if p not in allowed]
-            if not parts or bad:
+        ref = providers.engine_ref(model, provider)
+        if ref is not None and (provider or "").strip():
+            allowed = {*providers.names(), providers.LOCAL}
+            if any(part not in allowed for part in ref.split(",")):
                 raise InvalidOptionError(
-                    f"Unknown provider {provider!r}: choose remove.bg, clipdrop or photoroom.")
-            return ",".join(parts)
-        ref = model or self.settings.default_model
+                    f"Unknown provider {provider!r}: choose "
+                    f"{', '.join(providers.labels().values())} (or a list such as "
+                    "removebg,local).")
+            return ref
+        ref = ref or self.settings.default_model
         if ref in self._removers or ref == HEURISTIC:
             return ref
         if ref not in self.engines.registry.names():
@@ -183,11 +129,11 @@ class Backend:
             }
             for name, entry in sorted(self.engines.registry.entries().items())
         ]
-        providers = [
-            {"name": name, "label": label, "configured": provider_configured(self.settings, name)}
-            for name, label in PROVIDER_LABELS.items()
+        provider_rows = [
+            {"name": name, "label": label, "configured": providers.configured(name, self.settings)}
+            for name, label in providers.labels().items()
         ]
-        return {"default": default, "models": models, "providers": providers,
+        return {"default": default, "models": models, "providers": provider_rows,
                 "engines": [HEURISTIC]}
 
     # -- work -------------------------------------------------------------------------------
@@ -196,15 +142,11 @@ class Backend:
         return imageio.probe(data, max_bytes=self.settings.max_upload_bytes,
                              max_pixels=self.settings.max_pixels)
 
-    def _remove_sync(self, ref: str, data: bytes, options: Options) -> RemoveResult:
+    def _remove_sync(self, ref: str, data: bytes, options: RemoveOptions) -> RemoveResult:
         remover = self.remover(ref)
-        bg = None
-        if options.bg_image is not None:
-            bg = imageio.decode(options.bg_image, max_bytes=self.settings.max_upload_bytes,
-                                max_pixels=self.settings.max_pixels)
         name = remover.engine.name
         try:
-            result = remover.remove_bytes(data, options.remove_options(bg))
+            result = remover.remove_bytes(data, options)
         except BgbyeError:
             monitoring.IMAGES.labels(engine=name, outcome="error").inc()
             raise
@@ -214,7 +156,7 @@ class Backend:
         monitoring.BYTES_OUT.inc(len(result.data))
         return result
 
-    async def remove(self, ref: str, data: bytes, options: Options) -> RemoveResult:
+    async def remove(self, ref: str, data: bytes, options: RemoveOptions) -> RemoveResult:
         return await self.pool.run(lambda: self._remove_sync(ref, data, options))
 
     # -- jobs -------------------------------------------------------------------------------
@@ -226,17 +168,10 @@ class Backend:
         src = folder / "in" / f"{item.idx:06d}"
         bg_path = folder / BG_IMAGE_FILE
         bg = bg_path.read_bytes() if bg_path.is_file() else None
-        options = Options.from_json(job.options, bg)
+        options = RemoveOptions.from_record(job.options, bg)
         result = self._remove_sync(job.engine, src.read_bytes(), options)
         atomic_write_bytes(folder / "out" / item.output, result.data)
         src.unlink(missing_ok=True)  # done: the output is the record now
 
-    def job_extra_files(self, options: Options) -> dict[str, bytes]:
+    def job_extra_files(self, options: RemoveOptions) -> dict[str, bytes]:
         return {BG_IMAGE_FILE: options.bg_image} if options.bg_image is not None else {}
-
-    def storage_path(self) -> Path:
-        return self.settings.storage_dir
-
-
-def with_format(options: Options, fmt: str) -> Options:
-    return replace(options, format=fmt)

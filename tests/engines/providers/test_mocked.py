@@ -25,7 +25,8 @@ def _pixels(data: bytes) -> np.ndarray:
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_missing_key_gives_a_labelled_mocked_engine(provider: str, settings: Settings,
                                                     photo: Photo) -> None:
-    cache = EngineCache(settings.model_copy(update={"clipdrop_api_key": ""}))  # empty = unset
+    # An empty key is an unset key.
+    cache = EngineCache(settings.model_copy(update={"provider_keys": {"clipdrop": ""}}))
     engine = cache.get(provider)
     assert isinstance(engine, MockedProviderEngine)
     rgb, data = photo

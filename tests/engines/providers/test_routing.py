@@ -12,7 +12,7 @@ from bgbye.engines.providers.mocked import MockedProviderEngine
 from bgbye.engines.providers.removebg import RemoveBgClient
 from bgbye.errors import ProviderError, UnknownModelError
 from bgbye.settings import Settings
-from tests.fakes import ellipse_alpha, running_fake
+from tests.fakes import configured, ellipse_alpha, running_fake
 
 Photo = tuple[np.ndarray, bytes]
 
@@ -26,7 +26,8 @@ def test_ref_parsing() -> None:
 
 
 def test_single_provider_with_key_is_the_real_client(settings: Settings) -> None:
-    engine = EngineCache(settings.model_copy(update={"remove_bg_api_key": "k"})).get("remove.bg")
+    keyed = settings.model_copy(update={"provider_keys": {"removebg": "k"}})
+    engine = EngineCache(keyed).get("remove.bg")
     assert isinstance(engine, RemoveBgClient)
     assert engine.base_url == "https://api.remove.bg/v1.0"
 
@@ -34,7 +35,7 @@ def test_single_provider_with_key_is_the_real_client(settings: Settings) -> None
 def test_fallback_answers_with_the_first_that_works(settings: Settings, photo: Photo) -> None:
     rgb, data = photo
     with running_fake("removebg") as fake:
-        engine = EngineCache(settings.model_copy(update=fake.settings_kwargs())).get(
+        engine = EngineCache(configured(settings, fake)).get(
             "removebg,local")
         assert isinstance(engine, FallbackEngine)
         pred = engine.predict(rgb, source=data)
@@ -48,7 +49,7 @@ def test_fallback_to_local_says_why(settings: Settings, photo: Photo) -> None:
     cache = EngineCache(settings)
     local = cache.get(None).predict(rgb).alpha
     with running_fake("removebg", mode="402") as fake:
-        cache = EngineCache(settings.model_copy(update=fake.settings_kwargs()))
+        cache = EngineCache(configured(settings, fake))
         pred = cache.get("removebg,local").predict(rgb, source=data)
     assert pred.info["answered_by"] == "local"
     assert pred.info["label"] == cache.get(None).label
@@ -63,7 +64,7 @@ def test_fallback_to_local_says_why(settings: Settings, photo: Photo) -> None:
 def test_provider_without_key_is_skipped_for_a_real_one(settings: Settings, photo: Photo) -> None:
     rgb, data = photo
     with running_fake("clipdrop") as fake:
-        engine = EngineCache(settings.model_copy(update=fake.settings_kwargs())).get(
+        engine = EngineCache(configured(settings, fake)).get(
             "removebg,clipdrop")
         pred = engine.predict(rgb, source=data)
     assert pred.info["answered_by"] == "clipdrop"
@@ -85,8 +86,8 @@ def test_all_without_keys_falls_back_to_the_mocked_result(settings: Settings,
 def test_when_every_entry_fails_all_reasons_are_given(settings: Settings, photo: Photo) -> None:
     rgb, data = photo
     with running_fake("removebg", mode="402") as rb, running_fake("photoroom") as pr:
-        update = {**rb.settings_kwargs(), **pr.settings_kwargs(), "photoroom_api_key": "bad"}
-        engine = EngineCache(settings.model_copy(update=update)).get("removebg,photoroom")
+        engine = EngineCache(configured(settings, rb, pr, photoroom="bad")).get(
+            "removebg,photoroom")
         with pytest.raises(ProviderError) as info:
             engine.predict(rgb, source=data)
     err = info.value

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import inspect
 import io
 import json
 import logging
@@ -172,17 +173,34 @@ def header_number(value: str | None) -> float | None:
         return None
 
 
+# Every concrete client, by its canonical name: filled as the client classes are defined (see
+# ProviderClient.__init_subclass__), read through bgbye.engines.providers.registry().
+REGISTRY: dict[str, type[ProviderClient]] = {}
+
+
 class ProviderClient(ABC):
-    """An online provider as an Engine: ``predict(rgb, source=...) -> Prediction``."""
+    """An online provider as an Engine: ``predict(rgb, source=...) -> Prediction``.
+
+    A concrete subclass is the provider's whole declaration: its name, aliases, key and URL
+    variables and default URL live here and nowhere else; defining the class registers it, so
+    settings, the server's model list and reference parsing all follow from it.
+    """
 
     name: str  # canonical id, what users type (an instance attribute for the Engine protocol)
     display_name: ClassVar[str]  # how the company writes it
-    key_env: ClassVar[str]  # the environment variable holding the key
-    url_env: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()  # other spellings users type ("remove.bg")
+    key_env: ClassVar[str]  # the environment variable holding the key (BGBYE_<it> works too)
+    url_env: ClassVar[str]  # the environment variable that overrides default_url
+    default_url: ClassVar[str]
     dashboard_url: ClassVar[str]  # where a person buys credits and manages keys
     mask_expected: ClassVar[bool] = False  # True when we ask for channels=alpha
     # What each status means per the provider's documentation, used when the body says nothing.
     documented_errors: ClassVar[dict[int, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not inspect.isabstract(cls):
+            REGISTRY[cls.name] = cls
 
     def __init__(self, *, api_key: str, base_url: str, timeout: float = 60.0,
                  retry: RetryPolicy | None = None, clock: Clock | None = None,

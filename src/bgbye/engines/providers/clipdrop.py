@@ -18,6 +18,7 @@ class ClipdropClient(ProviderClient):
     display_name = "Clipdrop"
     key_env = "CLIPDROP_API_KEY"
     url_env = "BGBYE_CLIPDROP_URL"
+    default_url = "https://clipdrop-api.co"
     dashboard_url = "https://clipdrop.co/apis/account"
     documented_errors: ClassVar[dict[int, str]] = {
         400: "request is malformed or incomplete (missing image_file, invalid format, "

@@ -18,6 +18,8 @@ class PhotoroomClient(ProviderClient):
     display_name = "Photoroom"
     key_env = "PHOTOROOM_API_KEY"
     url_env = "BGBYE_PHOTOROOM_URL"
+    default_url = "https://sdk.photoroom.com"
+    aliases = ("photo room",)
     dashboard_url = "https://app.photoroom.com/api-dashboard"
     mask_expected = True
     documented_errors: ClassVar[dict[int, str]] = {

@@ -20,6 +20,8 @@ class RemoveBgClient(ProviderClient):
     display_name = "remove.bg"
     key_env = "REMOVE_BG_API_KEY"
     url_env = "BGBYE_REMOVEBG_URL"
+    default_url = "https://api.remove.bg/v1.0"
+    aliases = ("remove.bg", "remove_bg", "remove-bg")
     dashboard_url = "https://www.remove.bg/dashboard#api-key"
     mask_expected = True
     documented_errors: ClassVar[dict[int, str]] = {

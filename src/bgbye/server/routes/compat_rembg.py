@@ -1,6 +1,6 @@
 """rembg's server API (``rembg s``): ``POST /api/remove`` and ``GET /api/remove?url=``.
 
-A translation onto bgbye's ``Options`` and the one ``Backend.remove`` path. rembg's options
+A translation onto bgbye's ``RemoveOptions`` and the one ``Backend.remove`` path. rembg's options
 that bgbye does not implement (alpha matting ``a``, ``ppm``, ``extras``) are refused with a
 422 that names them, never silently ignored. Errors keep FastAPI's ``{"detail": ...}`` shape,
 which is what rembg's server answers.
@@ -14,9 +14,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from bgbye.errors import BgbyeError, InvalidOptionError, UnknownModelError
+from bgbye.options import RemoveOptions
 from bgbye.server.compat import CompatError, Fields, parse_bool, read_fields, upload_bytes
 from bgbye.server.deps import BackendDep, require_api_key
-from bgbye.server.service import Backend, Options
+from bgbye.server.service import Backend
 from bgbye.server.urlfetch import fetch_image
 
 PREFIX = "/api/remove"
@@ -50,7 +51,7 @@ def _bgc(value: str) -> str:
     return "".join(f"{p:02x}" for p in parts)
 
 
-def to_options(fields: Fields, source: str) -> tuple[str | None, Options]:
+def to_options(fields: Fields, source: str) -> tuple[str | None, RemoveOptions]:
     """(model or None for the default, options) for rembg's fields."""
     unknown = fields.unknown((*OPTIONS, source))
     if unknown:
@@ -72,17 +73,16 @@ def to_options(fields: Fields, source: str) -> tuple[str | None, Options]:
             raise CompatError(f"{name} must be an integer from {low} to {high or 'any'}.",
                               code="invalid_option", http_status=422)
     bgc = fields.get("bgc")
-    options = Options(format="png",
-                      mask_only=parse_bool("om", fields.get("om"), False, "invalid_option"),
-                      bg_color=_bgc(bgc) if bgc else None)
+    mask_only = parse_bool("om", fields.get("om"), False, "invalid_option")
     try:
-        options.check()
+        options = RemoveOptions(format="png", mask_only=mask_only,
+                                bg_color=_bgc(bgc) if bgc else None)
     except BgbyeError as exc:
         raise CompatError(exc.message, code="invalid_option", http_status=422) from None
     return fields.get("model"), options
 
 
-async def _run(backend: Backend, model: str | None, data: bytes, options: Options
+async def _run(backend: Backend, model: str | None, data: bytes, options: RemoveOptions
                ) -> Response:
     try:
         ref = backend.engine_ref(model=model)

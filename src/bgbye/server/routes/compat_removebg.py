@@ -1,6 +1,6 @@
 """remove.bg's API v1.0 (``POST /v1.0/removebg``, ``GET /v1.0/account``), served by bgbye.
 
-A translation onto bgbye's ``Options`` (+ ``Layout`` for roi/crop/scale/position/size) and the
+A translation onto bgbye's ``RemoveOptions`` (+ ``Layout`` for roi/crop/scale/position/size) and the
 one ``Backend.remove`` path; fields, codes and headers follow remove.bg's published contract
 (docs/compat.md has the field table). Point a remove.bg client's base URL at
 ``http://HOST:PORT/v1.0``.
@@ -25,12 +25,12 @@ from starlette.datastructures import UploadFile
 from bgbye import imageio
 from bgbye.errors import BgbyeError, EmptyInputError, ImageTooLargeError, InvalidImageError
 from bgbye.layout import ZERO, Layout, Length
-from bgbye.postprocess import parse_color
+from bgbye.options import RemoveOptions, parse_color
 from bgbye.remover import RemoveResult
 from bgbye.server.compat import CompatError, Fields, decode_b64, parse_bool, read_fields
 from bgbye.server.deps import BackendDep, require_api_key
 from bgbye.server.errors import UnauthorizedError
-from bgbye.server.service import Backend, Options
+from bgbye.server.service import Backend
 from bgbye.server.urlfetch import UrlFetchError, UrlRefusedError, fetch_image
 
 PREFIX = "/v1.0"
@@ -325,7 +325,7 @@ async def _background(backend: Backend, fields: Fields) -> bytes | None:
 
 # -- the translation -------------------------------------------------------------------------
 
-def to_options(req: Request_, info: imageio.ImageInfo, bg_image: bytes | None) -> Options:
+def to_options(req: Request_, info: imageio.ImageInfo, bg_image: bytes | None) -> RemoveOptions:
     roi = req.roi
     if roi is not None:
         layout = Layout(roi=roi)
@@ -341,8 +341,9 @@ def to_options(req: Request_, info: imageio.ImageInfo, bg_image: bytes | None) -
     fmt = req.output_format(bg_image is not None)
     layout = Layout(max_pixels=SIZES[req.size], roi=roi, crop=req.crop,
                     crop_margin=req.crop_margin, scale=req.scale, position=req.position)
-    return Options(format="png" if fmt == "zip" else fmt, mask_only=req.channels == "alpha",
-                   bg_color=req.bg_color, bg_image=bg_image, layout=layout).check()
+    return RemoveOptions(format="png" if fmt == "zip" else fmt,
+                         mask_only=req.channels == "alpha", bg_color=req.bg_color,
+                         bg_image=bg_image, layout=layout)
 
 
 def _zip(result: RemoveResult) -> bytes:

@@ -11,9 +11,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
+from bgbye.options import RemoveOptions
 from bgbye.server.deps import BackendDep, read_upload, require_api_key
 from bgbye.server.routes.common import result_meta
-from bgbye.server.service import Backend, Options
+from bgbye.server.service import Backend
 from bgbye.server.storage import EXTENSIONS, new_id
 
 router = APIRouter(prefix="/process", tags=["seed-compatible"],
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/process", tags=["seed-compatible"],
 async def _process(backend: Backend, image: UploadFile, ref: str) -> dict[str, Any]:
     data = await read_upload(image, backend.settings.max_upload_bytes)
     info = backend.check_image(data)
-    result = await backend.remove(ref, data, Options(format="png"))
+    result = await backend.remove(ref, data, RemoveOptions(format="png"))
     file_id = new_id()
     upload_name = f"{file_id}.{EXTENSIONS.get(info.format, 'png')}"
     result_name = f"{file_id}.png"

@@ -204,7 +204,7 @@ async def create_job(
 ) -> dict[str, Any]:
     ref = backend.engine_ref(model=model or None, provider=provider or None)
     items = await _job_items(backend, images)
-    job = await run_in_threadpool(backend.jobs.create, ref, options.to_json(), items,
+    job = await run_in_threadpool(backend.jobs.create, ref, options.to_record(), items,
                                   backend.job_extra_files(options))
     backend.runner.submit(job.id)
     return {**job.to_dict(), "status_url": f"/v1/jobs/{job.id}"}
