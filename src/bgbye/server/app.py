@@ -16,7 +16,15 @@ from bgbye.server.middleware import (
     MetricsMiddleware,
     SecurityHeadersMiddleware,
 )
-from bgbye.server.routes import compat_rembg, compat_removebg, ops, process, ui, v1
+from bgbye.server.routes import (
+    compat_clipdrop,
+    compat_rembg,
+    compat_removebg,
+    ops,
+    process,
+    ui,
+    v1,
+)
 from bgbye.server.routes.ui import STATIC_DIR
 from bgbye.server.service import Backend
 from bgbye.settings import Settings, get_settings
@@ -62,14 +70,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   responses=ERROR_RESPONSES)
     app.state.settings = settings
     # The compatible APIs answer errors in the shape their clients parse.
-    install_error_handlers(app, envelopes={compat_removebg.PREFIX + "/": compat_removebg.envelope,
-                                           compat_rembg.PREFIX: compat_rembg.envelope})
+    install_error_handlers(app, envelopes={
+        compat_removebg.PREFIX + "/": compat_removebg.envelope,
+        compat_rembg.PREFIX: compat_rembg.envelope,
+        compat_clipdrop.CLIPDROP_PATH: compat_clipdrop.clipdrop_envelope,
+        compat_clipdrop.PHOTOROOM_PATH: compat_clipdrop.photoroom_envelope,
+    })
     app.include_router(ui.router)
     app.include_router(process.router)
     app.include_router(v1.router)
     app.include_router(ops.router)
     app.include_router(compat_removebg.router)
     app.include_router(compat_rembg.router)
+    app.include_router(compat_clipdrop.router)
     app.mount("/assets", StaticFiles(directory=STATIC_DIR), name="assets")
 
     single, job = body_limits(settings)
