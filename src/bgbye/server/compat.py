@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
+from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
 from bgbye.errors import BgbyeError
@@ -130,3 +131,15 @@ async def upload_bytes(backend: Backend, upload: UploadFile, what: str = "image"
 async def url_bytes(backend: Backend, url: str, what: str = "image") -> bytes:
     return await fetch_image(url, backend.settings, what=what)
 
+
+
+def error_responses(model: type[BaseModel], what: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a compatible route: its errors in the emulated API's shape
+    (replacing the app-wide ``{"error": ...}`` declaration, 422 included)."""
+    entry = {"model": model, "description": f"Refused, in {what}'s error shape."}
+    return {"4XX": entry, 422: entry, "5XX": entry}
+
+
+# Form fields of the compatible APIs as OpenAPI documents them: text the route parses itself
+# ("" is unset, booleans in every client's spelling), so the schema constrains no type.
+ANY_TEXT: dict[str, Any] = {"description": "Text; see docs/compat.md for the values."}

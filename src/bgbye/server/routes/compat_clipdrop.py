@@ -11,11 +11,20 @@ import base64
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from bgbye.errors import BgbyeError
 from bgbye.layout import Layout
 from bgbye.options import RemoveOptions, parse_color
-from bgbye.server.compat import CompatError, Fields, parse_bool, read_fields, upload_bytes
+from bgbye.server.compat import (
+    ANY_TEXT,
+    CompatError,
+    Fields,
+    error_responses,
+    parse_bool,
+    read_fields,
+    upload_bytes,
+)
 from bgbye.server.deps import BackendDep, require_api_key
 from bgbye.server.errors import UnauthorizedError
 from bgbye.server.service import Backend
@@ -23,6 +32,17 @@ from bgbye.server.service import Backend
 CLIPDROP_PATH = "/remove-background/v1"
 PHOTOROOM_PATH = "/v1/segment"
 router = APIRouter(tags=["Clipdrop/Photoroom-compatible"])
+
+
+class ClipdropError(BaseModel):
+    error: str
+
+
+class PhotoroomError(BaseModel):
+    detail: str
+    status_code: int
+    type: str
+
 
 _ACCEPT = {"image/png": "png", "image/webp": "webp", "image/jpeg": "jpg"}
 PHOTOROOM_SIZES: dict[str, int | None] = {"preview": 250_000, "medium": 1_500_000,
@@ -89,8 +109,9 @@ def _accept_format(request: Request) -> str:
     openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {
         "type": "object", "required": ["image_file"], "properties": {
             "image_file": {"type": "string", "format": "binary"},
-            "transparency_handling": {"type": "string"}}}}}}},
-    responses={200: {"content": {"image/png": {}, "image/webp": {}, "image/jpeg": {}}}},
+            "transparency_handling": ANY_TEXT}}}}}},
+    responses={200: {"content": {"image/png": {}, "image/webp": {}, "image/jpeg": {}}},
+               **error_responses(ClipdropError, "Clipdrop")},
 )
 async def clipdrop_remove(request: Request, backend: BackendDep) -> Response:
     _auth(request)
@@ -118,9 +139,10 @@ async def clipdrop_remove(request: Request, backend: BackendDep) -> Response:
     openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {
         "type": "object", "required": ["image_file"], "properties": {
             "image_file": {"type": "string", "format": "binary"},
-            **{name: {"type": "string"} for name in PHOTOROOM_FIELDS[1:]}}}}}}},
+            **{name: ANY_TEXT for name in PHOTOROOM_FIELDS[1:]}}}}}}},
     responses={200: {"content": {"image/png": {}, "image/webp": {}, "image/jpeg": {},
-                                 "application/json": {}}}},
+                                 "application/json": {}}},
+               **error_responses(PhotoroomError, "Photoroom")},
 )
 async def photoroom_segment(request: Request, backend: BackendDep) -> Response:
     _auth(request)

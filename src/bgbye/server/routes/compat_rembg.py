@@ -12,16 +12,30 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from bgbye.errors import BgbyeError, InvalidOptionError, UnknownModelError
 from bgbye.options import RemoveOptions
-from bgbye.server.compat import CompatError, Fields, parse_bool, read_fields, upload_bytes
+from bgbye.server.compat import (
+    ANY_TEXT,
+    CompatError,
+    Fields,
+    error_responses,
+    parse_bool,
+    read_fields,
+    upload_bytes,
+)
 from bgbye.server.deps import BackendDep, require_api_key
 from bgbye.server.service import Backend
 from bgbye.server.urlfetch import fetch_image
 
+
+class RembgError(BaseModel):
+    detail: str
+
+
 PREFIX = "/api/remove"
-router = APIRouter(tags=["rembg-compatible"])
+router = APIRouter(tags=["rembg-compatible"], responses=error_responses(RembgError, "rembg"))
 
 OPTIONS = ("model", "a", "af", "ab", "ae", "om", "ppm", "bgc", "extras")
 # Accepted with rembg's ranges; without ``a`` they do nothing in rembg either.
@@ -95,7 +109,7 @@ async def _run(backend: Backend, model: str | None, data: bytes, options: Remove
 
 
 _PARAMS: list[dict[str, Any]] = [
-    {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+    {"name": name, "in": "query", "required": False, "schema": ANY_TEXT}
     for name in OPTIONS
 ]
 
@@ -109,7 +123,7 @@ _PARAMS: list[dict[str, Any]] = [
     openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {
         "type": "object", "required": ["file"], "properties": {
             "file": {"type": "string", "format": "binary"},
-            **{name: {"type": "string"} for name in OPTIONS}}}}}}},
+            **{name: ANY_TEXT for name in OPTIONS}}}}}}},
     responses={200: {"content": {"image/png": {}}}},
 )
 async def remove_upload(request: Request, backend: BackendDep) -> Response:

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
 from bgbye import imageio
@@ -27,14 +28,34 @@ from bgbye.errors import BgbyeError, EmptyInputError, ImageTooLargeError, Invali
 from bgbye.layout import ZERO, Layout, Length
 from bgbye.options import RemoveOptions, parse_color
 from bgbye.remover import RemoveResult
-from bgbye.server.compat import CompatError, Fields, decode_b64, parse_bool, read_fields
+from bgbye.server.compat import (
+    ANY_TEXT,
+    CompatError,
+    Fields,
+    decode_b64,
+    error_responses,
+    parse_bool,
+    read_fields,
+)
 from bgbye.server.deps import BackendDep, require_api_key
 from bgbye.server.errors import UnauthorizedError
 from bgbye.server.service import Backend
 from bgbye.server.urlfetch import UrlFetchError, UrlRefusedError, fetch_image
 
+
+class RemoveBgError(BaseModel):
+    title: str
+    code: str
+    detail: str | None = None
+
+
+class RemoveBgErrors(BaseModel):
+    errors: list[RemoveBgError]
+
+
 PREFIX = "/v1.0"
-router = APIRouter(prefix=PREFIX, tags=["remove.bg-compatible"])
+router = APIRouter(prefix=PREFIX, tags=["remove.bg-compatible"],
+                   responses=error_responses(RemoveBgErrors, "remove.bg"))
 
 # Output megapixel limits per ``size`` (remove.bg's documented values; auto = no limit).
 SIZES: dict[str, int | None] = {
@@ -400,7 +421,7 @@ REQUEST_BODY: dict[str, Any] = {
         "multipart/form-data": {"schema": {"type": "object", "properties": {
             "image_file": {"type": "string", "format": "binary"},
             "bg_image_file": {"type": "string", "format": "binary"},
-            **{name: {"type": "string"} for name in sorted(FIELDS)
+            **{name: ANY_TEXT for name in sorted(FIELDS)
                if name not in ("image_file", "bg_image_file")},
         }}},
     },
