@@ -22,7 +22,6 @@ from starlette.datastructures import UploadFile
 from bgbye.errors import BgbyeError
 from bgbye.server.deps import read_upload
 from bgbye.server.service import Backend
-from bgbye.server.urlfetch import fetch_image
 
 _TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
 _FALSE = frozenset({"false", "0", "no", "off", "f", "n"})
@@ -126,10 +125,6 @@ def decode_b64(value: str) -> bytes:
 
 async def upload_bytes(backend: Backend, upload: UploadFile, what: str = "image") -> bytes:
     return await read_upload(upload, backend.settings.max_upload_bytes, what)
-
-
-async def url_bytes(backend: Backend, url: str, what: str = "image") -> bytes:
-    return await fetch_image(url, backend.settings, what=what)
 
 
 

@@ -183,7 +183,7 @@ def parse_position(text: str) -> tuple[float, float] | None:
 
 
 @dataclass(frozen=True)
-class Request_:
+class RemoveBgRequest:
     """A validated remove.bg request (everything but the image and background bytes)."""
 
     size: str = "preview"
@@ -219,7 +219,7 @@ def _choice(fields: Fields, name: str, allowed: frozenset[str] | dict[str, Any],
     return value
 
 
-def parse_fields(fields: Fields) -> Request_:
+def parse_fields(fields: Fields) -> RemoveBgRequest:
     unknown = fields.unknown(FIELDS)
     if unknown:
         raise CompatError(f"Unknown parameter(s): {', '.join(unknown)}.",
@@ -268,7 +268,7 @@ def parse_fields(fields: Fields) -> Request_:
     if channels == "alpha" and (bgs or fmt == "zip"):
         raise CompatError("channels=alpha answers the mask alone: it takes no background and "
                           "no zip (the zip holds the alpha already).", code="invalid_channels")
-    return Request_(size=size, type=type_, type_level=type_level, format=fmt, roi=roi,
+    return RemoveBgRequest(size=size, type=type_, type_level=type_level, format=fmt, roi=roi,
                     crop=parse_bool("crop", fields.get("crop"), False, "invalid_crop"),
                     crop_margin=margin, scale=scale, position=position, channels=channels,
                     bg_color=bg_color)
@@ -346,7 +346,7 @@ async def _background(backend: Backend, fields: Fields) -> bytes | None:
 
 # -- the translation -------------------------------------------------------------------------
 
-def to_options(req: Request_, info: imageio.ImageInfo, bg_image: bytes | None) -> RemoveOptions:
+def to_options(req: RemoveBgRequest, info: imageio.ImageInfo, bg_image: bytes | None) -> RemoveOptions:
     roi = req.roi
     if roi is not None:
         layout = Layout(roi=roi)
@@ -394,7 +394,7 @@ def _rate_headers(backend: Backend) -> dict[str, str]:
     }
 
 
-def _result_headers(req: Request_, result: RemoveResult) -> dict[str, str]:
+def _result_headers(req: RemoveBgRequest, result: RemoveResult) -> dict[str, str]:
     left, top, right, bottom = result.foreground or (0, 0, 0, 0)
     headers = {
         "X-Credits-Charged": "0",
