@@ -76,5 +76,5 @@ def test_size_limit_never_exceeds(w: int, h: int, limit: int) -> None:
 def test_empty_subject_is_left_alone() -> None:
     rgb = np.zeros((10, 10, 3), np.uint8)
     alpha = np.zeros((10, 10), np.uint8)
-    r, a = Layout(crop=True, crop_margin=(ZERO,) * 4, scale=0.5).apply(rgb, alpha)
+    _, a = Layout(crop=True, crop_margin=(ZERO,) * 4, scale=0.5).apply(rgb, alpha)
     assert a.shape == (10, 10)

@@ -346,7 +346,8 @@ async def _background(backend: Backend, fields: Fields) -> bytes | None:
 
 # -- the translation -------------------------------------------------------------------------
 
-def to_options(req: RemoveBgRequest, info: imageio.ImageInfo, bg_image: bytes | None) -> RemoveOptions:
+def to_options(req: RemoveBgRequest, info: imageio.ImageInfo, bg_image: bytes | None
+               ) -> RemoveOptions:
     roi = req.roi
     if roi is not None:
         layout = Layout(roi=roi)
