@@ -210,3 +210,12 @@ def test_queue_full_is_a_429_with_retry_after(settings: Settings) -> None:
 def test_unknown_path_and_method_keep_the_envelope(client: TestClient) -> None:
     errors_of(client.get("/v1.0/nothing"), 404, "not_found")
     errors_of(client.get("/v1.0/removebg"), 405, "method_not_allowed")
+
+
+def test_body_over_the_limit_keeps_the_envelope(settings: Settings) -> None:
+    settings.max_upload_bytes = 10_000  # the body limit is 2 x that + 1 MiB
+    with TestClient(create_app(settings)) as c:
+        big = {"image_file": ("a.png", bytes(1_200_000), "image/png")}
+        errors_of(c.post("/v1.0/removebg", files=big), 400, "file_too_large")
+        r = c.post("/api/remove", files={"file": ("a.png", bytes(1_200_000), "image/png")})
+        assert r.status_code == 413 and "limit" in r.json()["detail"]

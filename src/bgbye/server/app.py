@@ -70,12 +70,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   responses=ERROR_RESPONSES)
     app.state.settings = settings
     # The compatible APIs answer errors in the shape their clients parse.
-    install_error_handlers(app, envelopes={
+    envelopes = {
         compat_removebg.PREFIX + "/": compat_removebg.envelope,
         compat_rembg.PREFIX: compat_rembg.envelope,
         compat_clipdrop.CLIPDROP_PATH: compat_clipdrop.clipdrop_envelope,
         compat_clipdrop.PHOTOROOM_PATH: compat_clipdrop.photoroom_envelope,
-    })
+    }
+    install_error_handlers(app, envelopes=envelopes)
     app.include_router(ui.router)
     app.include_router(process.router)
     app.include_router(v1.router)
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     single, job = body_limits(settings)
     app.add_middleware(BodyLimitMiddleware,
                        limit_for=lambda path: job if path == "/v1/jobs" else single,
-                       idle_timeout=settings.upload_idle_timeout_seconds)
+                       idle_timeout=settings.upload_idle_timeout_seconds, envelopes=envelopes)
     app.add_middleware(SecurityHeadersMiddleware)  # on every response, 413s included
     app.add_middleware(MetricsMiddleware)  # outermost: sees every status, 413s included
     return app
