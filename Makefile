@@ -4,12 +4,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Re-install when pyproject.toml changes.
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+# Re-install when pyproject.toml changes. STAMP: every extra (tests, training); SERVE_STAMP:
+# only what serving needs (no torch), for `make run` on a fresh machine.
+HASH := $(shell sha1sum pyproject.toml | cut -c1-12)
+STAMP := $(VENV)/.installed-$(HASH)
+SERVE_STAMP := $(VENV)/.installed-server-$(HASH)
 export KEDRO_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: setup install model system-deps run test test-fast lint bench clean
+.PHONY: setup install install-server model system-deps run test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +20,17 @@ $(STAMP): pyproject.toml
 	# torch==2.14.1/torchvision==0.29.1 (train extra) install from local disk on the dev machines.
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[server,train,ray,dev]'
 	rm -f $(VENV)/.installed-*
+	touch $@ $(SERVE_STAMP)
+
+# The runtime and the server extra only: what `make run` needs.
+$(SERVE_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -U pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[server]'
+	rm -f $(VENV)/.installed-server-*
 	touch $@
+
+install-server: $(SERVE_STAMP)
 
 install: $(STAMP)
 
@@ -42,7 +55,9 @@ system-deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm \
 	  >/dev/null; }
 
-run: setup
+# Serving needs no torch, Ray or test tools: a fresh clone installs the server extra only.
+run: install-server
+	$(BIN)/bgbye models fetch u2netp
 	$(BIN)/bgbye serve
 
 # Everything: fast suite + slow, train, browser, services and ray tests, then the linters.

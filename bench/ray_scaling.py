@@ -30,11 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bgbye.batch.local import run_local
-from bgbye.batch.plan import plan_tasks
-from bgbye.batch.ray_executor import remove_folder_ray
-from bgbye.batch.summary import Summary
-from bgbye.postprocess import RemoveOptions
+from bgbye.batch import LocalExecutor, RayExecutor, Summary, remove_folder
+from bgbye.engines import threads_per_worker
+from bgbye.options import RemoveOptions
 from bgbye.remover import Remover
 from bgbye.settings import Settings
 
@@ -53,9 +51,9 @@ def subset(folder: Path, limit: int | None, into: Path) -> Path:
 def run_local_once(src: Path, dst: Path, model: str, settings: Settings) -> tuple[float, Summary]:
     start = time.perf_counter()
     workers = os.cpu_count() or 1
-    remover = Remover.from_model(model, settings, threads=max(1, (os.cpu_count() or 1) // workers))
-    summary = run_local(plan_tasks([src], dst, "png"), remover, RemoveOptions(), workers=workers,
-                        progress=False)
+    remover = Remover.from_model(model, settings, threads=threads_per_worker(workers))
+    summary = remove_folder(src, dst, settings=settings,
+                            executor=LocalExecutor(workers, remover=remover))
     return time.perf_counter() - start, summary
 
 
@@ -67,8 +65,8 @@ def run_ray_once(src: Path, dst: Path, model: str, settings: Settings, actors: i
     ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, logging_level=logging.ERROR)
     started = time.perf_counter()
     try:
-        summary = remove_folder_ray(src, dst, model, RemoveOptions(), settings, actors=actors,
-                                    batch_size=batch_size)
+        summary = remove_folder(src, dst, ref=model, settings=settings,
+                                executor=RayExecutor(actors=actors, batch_size=batch_size))
         job = time.perf_counter() - started
     finally:
         ray.shutdown()

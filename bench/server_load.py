@@ -2,7 +2,7 @@
 
 In one run, on the same images and the same machine:
 
-* CLI: the path ``bgbye remove`` takes (``bgbye.batch.local.run_local`` over a folder, as many
+* CLI: the path ``bgbye remove`` takes (``bgbye.batch.remove_folder`` over a folder, as many
   workers as cores, ORT threads split the same way), timed in-process so that interpreter start
   and model load are not counted against it;
 * server: ``uvicorn bgbye.server.app:create_app --factory`` in a subprocess, ``--concurrency``
@@ -136,20 +136,17 @@ def load(url: str, payloads: list[tuple[str, bytes]], total: int, concurrency: i
 
 def cli_round(images: list[Path], out: Path, workers: int, model: str) -> Load:
     """What `bgbye remove FOLDER -o OUT --workers N` does, minus process start-up."""
-    from bgbye.batch.local import run_local
-    from bgbye.batch.plan import plan_tasks
-    from bgbye.engines import EngineCache
-    from bgbye.postprocess import RemoveOptions
+    from bgbye.batch import LocalExecutor, remove_folder
+    from bgbye.engines import EngineCache, threads_per_worker
     from bgbye.remover import Remover
     from bgbye.settings import Settings
 
     settings = Settings()
-    threads = max(1, (os.cpu_count() or 1) // workers)  # the CLI's own split
+    threads = threads_per_worker(workers)  # the CLI's own split
     remover = Remover(EngineCache(settings, threads=threads).get(model), settings)
     remover.remove_bytes(images[0].read_bytes())  # warm, like the server's lifespan load
-    tasks = plan_tasks([images[0].parent], out, "png")
-    summary = run_local(tasks, remover, RemoveOptions(), workers=workers, overwrite=True,
-                        progress=False)
+    summary = remove_folder(images[0].parent, out, settings=settings, overwrite=True,
+                            executor=LocalExecutor(workers, remover=remover))
     result = Load(seconds=summary.seconds)
     result.latencies = [0.0] * summary.done
     result.errors = [f.message for f in summary.failures]

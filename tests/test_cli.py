@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -55,18 +56,27 @@ def test_folder_mirrored_with_summary_then_resumed(settings: Settings, tmp_path:
     assert first.returncode == 0, first.stderr.decode()
     assert b"2 done, 0 skipped, 0 failed" in first.stderr
     assert Image.open(out / "holiday" / "b.png").size == (50, 40)
-    second = _run(["remove", str(src), "-o", str(out), "-q"], settings)
+    second = _run(["remove", str(src), "-o", str(out)], settings)
     assert second.returncode == 0 and b"0 done, 2 skipped, 0 failed" in second.stderr
+    # Outputs get the usual mode (0666 less the umask), not mkstemp's private 0600.
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((out / "a.png").stat().st_mode) == 0o666 & ~umask
 
 
 def test_corrupt_file_reported_and_exit_code_1(settings: Settings, tmp_path: Path) -> None:
     src, out = _tree(tmp_path), tmp_path / "out"
     (src / "bad.jpg").write_bytes(hostile.TEXT_AS_JPG)
-    res = _run(["remove", str(src), "-o", str(out), "-q"], settings)
+    res = _run(["remove", str(src), "-o", str(out)], settings)
     assert res.returncode == 1
     assert b"failed: bad.jpg: Not a supported image" in res.stderr
     assert b"2 done, 0 skipped, 1 failed" in res.stderr
     assert (out / "a.png").is_file()
+    # -q: errors only, no progress bar and no summary line.
+    quiet = _run(["remove", str(src), "-o", str(out), "-q"], settings)
+    assert quiet.returncode == 1 and quiet.stdout == b""
+    assert quiet.stderr.decode().splitlines() == [
+        "failed: bad.jpg: Not a supported image: expected JPEG, PNG, WebP, BMP, TIFF or GIF."]
 
 
 def test_stdin_to_stdout(settings: Settings) -> None:
@@ -104,6 +114,8 @@ def test_options_reach_the_output(settings: Settings, tmp_path: Path) -> None:
         (["--model", "nope"], b"Unknown model 'nope'"),
         (["--bg-color", "#zz"], b"Invalid colour"),
         (["--format", "gif"], b"Invalid value for '-f' / '--format'"),
+        # The README's rule, as on the server: a model or a provider, never both.
+        (["--model", "tiny", "--provider", "removebg"], b"either a model or a provider"),
     ],
 )
 def test_bad_arguments_are_clear(
@@ -136,3 +148,34 @@ def test_models_verify_detects_tampering(settings: Settings, tmp_path: Path) -> 
     (settings.model_dir / "u2netp.onnx").write_bytes(b"tampered")
     res = _run(["models", "verify", "u2netp"], settings)
     assert res.returncode == 1 and b"CHECKSUM MISMATCH" in res.stderr
+
+
+@pytest.mark.parametrize(("flag", "env", "address"), [
+    (None, None, "local threads"),
+    ([], None, None),  # --ray alone, no RAY_ADDRESS: a local Ray for the run
+    (["auto"], None, "auto"),  # join the running cluster, never start a local one
+    ([], "ray://head:10001", "ray://head:10001"),
+    (["ray://other:10001"], "ray://head:10001", "ray://other:10001"),
+])
+def test_ray_flag_picks_the_executor(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                     flag: list[str] | None, env: str | None,
+                                     address: str | None) -> None:
+    from click.testing import CliRunner
+
+    from bgbye import cli
+    from bgbye.batch import LocalExecutor, RayExecutor
+
+    seen: list[object] = []
+    monkeypatch.setattr(cli, "_remove_files", lambda *args: seen.append(args[5]) or 0)
+    monkeypatch.setattr(cli, "get_settings", lambda: Settings(ray_address=env))
+    args = ["remove", str(tmp_path), "--ray-actors", "3"]
+    if flag is not None:
+        args[2:2] = ["--ray", *flag]
+    result = CliRunner().invoke(cli.cli, args)
+    assert result.exit_code == 0, result.output
+    (executor,) = seen
+    if address == "local threads":
+        assert isinstance(executor, LocalExecutor)
+    else:
+        assert isinstance(executor, RayExecutor)
+        assert (executor.address, executor.actors) == (address, 3)

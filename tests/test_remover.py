@@ -56,3 +56,31 @@ def test_errors_surface_typed(remover: Remover, settings: Settings) -> None:
 def test_remove_array_is_the_engine_alpha(remover: Remover) -> None:
     rgb = np.zeros((10, 10, 3), np.uint8)
     assert remover.remove_array(rgb).shape == (10, 10)
+
+
+def test_the_library_reads_no_environment_and_touches_no_global_metrics(
+    remover: Remover, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain Remover (and the provider engines it may hold) records into no global registry
+    and takes its defaults from the code, whatever BGBYE_* says."""
+    from prometheus_client import REGISTRY
+
+    from bgbye.engines import EngineCache
+
+    monkeypatch.setenv("BGBYE_MAX_PIXELS", "10")
+    monkeypatch.setenv("REMOVE_BG_API_KEY", "")
+    plain = Remover(remover.engine)
+    assert plain.settings.max_pixels == Settings.defaults().max_pixels == 40_000_000
+    plain.remove_bytes(image_bytes("PNG", 20, 20))
+    mocked = Remover(EngineCache(remover.settings).get("removebg"), remover.settings)
+    assert mocked.remove_bytes(image_bytes("PNG", 20, 20)).info["mocked"] is True
+    assert not [m.name for m in REGISTRY.collect() if m.name.startswith("bgbye")]
+
+
+def test_background_image_is_decoded_under_the_limits(remover: Remover) -> None:
+    bg = image_bytes("PNG", 40, 40)
+    small = Remover(remover.engine, remover.settings.model_copy(update={"max_pixels": 1000}))
+    with pytest.raises(ImageTooLargeError):
+        small.remove_bytes(image_bytes("PNG", 20, 20), RemoveOptions(bg_image=bg))
+    out = remover.remove_bytes(image_bytes("PNG", 20, 20), RemoveOptions(bg_image=bg))
+    assert Image.open(io.BytesIO(out.data)).mode == "RGB"

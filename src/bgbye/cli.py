@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -15,10 +15,13 @@ from bgbye.errors import BgbyeError
 from bgbye.options import RemoveOptions
 from bgbye.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from bgbye.batch import Executor, Summary
+
 log = logging.getLogger("bgbye")
 
 
-def _fail(message: str, code: int = 2) -> None:
+def _fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -72,15 +75,16 @@ def cli(verbose: int) -> None:
     "--ray",
     "ray",
     is_flag=False,
-    flag_value="auto",
+    flag_value="",
     default=None,
     metavar="[ADDRESS]",
-    help="Run on Ray: local when no address (or RAY_ADDRESS) is given.",
+    help="Run on Ray: 'auto' joins the running cluster, ray://HOST:PORT a remote one; with no "
+         "address RAY_ADDRESS, else a local Ray started for the run.",
 )
 @click.option("--ray-actors", type=int, default=None, help="Ray: inference actors.")
 @click.option("--ray-batch-size", type=int, default=None, help="Ray: images per batch.")
 @click.option("--overwrite", is_flag=True, help="Redo outputs that already exist.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary; errors only.")
 def remove(
     inputs: tuple[str, ...],
     output: Path | None,
@@ -115,81 +119,57 @@ def remove(
         if len(inputs) > 1:
             _fail("'-' (stdin) cannot be combined with other inputs.")
         sys.exit(_remove_stdin(settings, ref, options, output))
-    if ray is not None:
-        from bgbye.batch.ray_executor import run_ray_cli
-
-        sys.exit(
-            run_ray_cli(
-                inputs,
-                output or Path("bgbye-out"),
-                ref,
-                options,
-                settings,
-                address=None if ray == "auto" else ray,
-                actors=ray_actors,
-                batch_size=ray_batch_size,
-                overwrite=overwrite,
-                progress=not quiet,
-            )
-        )
-    sys.exit(
-        _remove_local(
-            inputs, output or Path("bgbye-out"), ref, options, settings, workers, overwrite, quiet
-        )
-    )
+    executor = _executor(settings, workers, ray, ray_actors, ray_batch_size)
+    sys.exit(_remove_files(inputs, output or Path("bgbye-out"), ref, options, settings,
+                           executor, overwrite, quiet))
 
 
-def _make_remover(settings: Settings, ref: str | None, workers: int) -> object:
-    from bgbye.engines import EngineCache, threads_per_worker
-    from bgbye.remover import Remover
+def _executor(settings: Settings, workers: int | None, ray: str | None,
+              ray_actors: int | None, ray_batch_size: int | None) -> Executor:
+    """``--ray`` alone: RAY_ADDRESS (through Settings) or a local Ray; ``--ray ADDRESS``
+    (``auto`` included) is passed to Ray as given."""
+    from bgbye.batch import LocalExecutor, RayExecutor
 
-    threads = threads_per_worker(workers)
-    return Remover(EngineCache(settings, threads=threads).get(ref), settings)
+    if ray is None:
+        return LocalExecutor(workers)
+    return RayExecutor(ray or settings.ray_address, actors=ray_actors, batch_size=ray_batch_size)
 
 
-def _remove_local(
-    inputs: tuple[str, ...],
-    output: Path,
-    ref: str | None,
-    options: RemoveOptions,
-    settings: Settings,
-    workers: int | None,
-    overwrite: bool,
-    quiet: bool,
-) -> int:
-    from bgbye.batch.local import run_local
-    from bgbye.batch.plan import clean_partials, plan_tasks
-    from bgbye.remover import Remover
+def _remove_files(inputs: tuple[str, ...], output: Path, ref: str | None,
+                  options: RemoveOptions, settings: Settings, executor: Executor,
+                  overwrite: bool, quiet: bool) -> int:
+    from tqdm import tqdm
 
-    workers = workers or (os.cpu_count() or 1)
+    from bgbye.batch import remove_folder
+
+    bar: tqdm[None] | None = None
+
+    def progress(finished: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="img", disable=quiet, file=sys.stderr,
+                       dynamic_ncols=True, desc="removing")
+        bar.update(finished - bar.n)
+
     try:
-        tasks = plan_tasks(inputs, output, options.output_format)
-        remover = _make_remover(settings, ref, workers)
+        summary = remove_folder(
+            list(inputs), output, ref=ref, options=options, settings=settings,
+            executor=executor, overwrite=overwrite, on_progress=progress,
+            on_failure=lambda f: click.echo(f"failed: {f.path}: {f.message}", err=True))
     except FileNotFoundError as exc:
         _fail(str(exc))
-        return 2
     except BgbyeError as exc:
         _fail(exc.message)
-        return 2
-    assert isinstance(remover, Remover)
-    if not tasks:
-        _fail("No images found in the inputs.")
-    clean_partials(output)
-    summary = run_local(
-        tasks,
-        remover,
-        options,
-        workers=workers,
-        overwrite=overwrite,
-        progress=not quiet,
-        on_failure=lambda f: click.echo(f"failed: {f.path}: {f.message}", err=True),
-    )
+    finally:
+        if bar is not None:
+            bar.close()
     _push_summary(settings, summary)
-    click.echo(f"{summary.line()} -> {output}  [engine: {summary.engine}]", err=True)
+    if not quiet:
+        click.echo(f"{summary.line()} -> {output}  [engine: {summary.engine}]", err=True)
     return 0 if summary.ok else 1
 
 
-def _push_summary(settings: Settings, summary: object) -> None:
+def _push_summary(settings: Settings, summary: Summary) -> None:
     if not settings.pushgateway_url:
         return
     from bgbye.monitoring import push_batch_summary
@@ -201,12 +181,12 @@ def _remove_stdin(
     settings: Settings, ref: str | None, options: RemoveOptions, output: Path | None
 ) -> int:
     from bgbye.atomic import atomic_write_bytes
+    from bgbye.engines import threads_per_worker
     from bgbye.remover import Remover
 
     data = sys.stdin.buffer.read()
     try:
-        remover = _make_remover(settings, ref, 1)
-        assert isinstance(remover, Remover)
+        remover = Remover.from_model(ref, settings, threads=threads_per_worker(1))
         result = remover.remove_bytes(data, options)
         if output is None or str(output) == "-":
             sys.stdout.buffer.write(result.data)

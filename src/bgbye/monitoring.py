@@ -1,6 +1,9 @@
 """Prometheus metrics (names ``bgbye_<thing>_<unit|total>``) and Pushgateway pushes.
 
-Metric objects live in the default registry so ``/metrics`` exposes them without wiring.
+:class:`Metrics` holds every serving metric in its own registry: the server creates one per
+app and exposes it on ``/metrics``; engines record provider calls into the one they are given.
+Nothing is registered at import, so the library (a plain ``Remover``) touches no global state
+and two apps in one process count separately.
 """
 
 from __future__ import annotations
@@ -20,36 +23,52 @@ log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
-BUILD_INFO = Info("bgbye_build", "bgbye version and runtime")
-BUILD_INFO.info({"version": __version__})
 
-REQUESTS = Counter(
-    "bgbye_http_requests_total", "HTTP requests by route template, method and status",
-    ["route", "method", "status"],
-)
-REQUEST_SECONDS = Histogram(
-    "bgbye_http_request_duration_seconds", "HTTP request latency by route template",
-    ["route", "method"], buckets=LATENCY_BUCKETS,
-)
-INFERENCE_SECONDS = Histogram(
-    "bgbye_inference_duration_seconds", "Engine time per image, by engine (model or provider)",
-    ["engine"], buckets=LATENCY_BUCKETS,
-)
-IMAGES = Counter("bgbye_images_processed_total", "Images processed, by engine and outcome",
-                 ["engine", "outcome"])
-BYTES_IN = Counter("bgbye_input_bytes_total", "Bytes of images received")
-BYTES_OUT = Counter("bgbye_output_bytes_total", "Bytes of results produced")
-QUEUE_DEPTH = Gauge("bgbye_queue_depth", "Inference requests waiting or running")
-QUEUE_REJECTIONS = Counter("bgbye_queue_rejections_total", "Requests refused with 503 (queue full)")
-JOBS = Gauge("bgbye_jobs", "Batch jobs by state", ["state"])
-PROVIDER_CALLS = Counter("bgbye_provider_calls_total",
-                         "Online provider calls by provider and outcome", ["provider", "outcome"])
-PROVIDER_CREDITS = Counter("bgbye_provider_credits_charged_total", "Credits charged by providers",
-                           ["provider"])
-PROVIDER_RATELIMIT_REMAINING = Gauge("bgbye_provider_ratelimit_remaining",
-                                     "Last reported remaining rate limit", ["provider"])
-ERRORS = Counter("bgbye_errors_total", "Errors by code", ["code"])
-MODEL_LOAD_SECONDS = Gauge("bgbye_model_load_seconds", "Seconds to load each model", ["model"])
+class Metrics:
+    """The server's metrics, in ``self.registry`` (a fresh one unless given)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.build_info = Info("bgbye_build", "bgbye version and runtime", registry=r)
+        self.build_info.info({"version": __version__})
+        self.requests = Counter(
+            "bgbye_http_requests_total", "HTTP requests by route template, method and status",
+            ["route", "method", "status"], registry=r)
+        self.request_seconds = Histogram(
+            "bgbye_http_request_duration_seconds", "HTTP request latency by route template",
+            ["route", "method"], buckets=LATENCY_BUCKETS, registry=r)
+        self.inference_seconds = Histogram(
+            "bgbye_inference_duration_seconds",
+            "Engine time per image, by engine (model or provider)", ["engine"],
+            buckets=LATENCY_BUCKETS, registry=r)
+        self.images = Counter("bgbye_images_processed_total",
+                              "Images processed, by engine and outcome", ["engine", "outcome"],
+                              registry=r)
+        self.bytes_in = Counter("bgbye_input_bytes_total", "Bytes of images received", registry=r)
+        self.bytes_out = Counter("bgbye_output_bytes_total", "Bytes of results produced",
+                                 registry=r)
+        self.queue_depth = Gauge("bgbye_queue_depth", "Inference requests waiting or running",
+                                 registry=r)
+        self.queue_rejections = Counter("bgbye_queue_rejections_total",
+                                        "Requests refused with 503 (queue full)", registry=r)
+        self.jobs = Gauge("bgbye_jobs", "Batch jobs by state", ["state"], registry=r)
+        self.provider_calls = Counter(
+            "bgbye_provider_calls_total", "Online provider calls by provider and outcome",
+            ["provider", "outcome"], registry=r)
+        self.provider_credits = Counter(
+            "bgbye_provider_credits_charged_total", "Credits charged by providers", ["provider"],
+            registry=r)
+        self.provider_ratelimit_remaining = Gauge(
+            "bgbye_provider_ratelimit_remaining", "Last reported remaining rate limit",
+            ["provider"], registry=r)
+        self.errors = Counter("bgbye_errors_total", "Errors by code", ["code"], registry=r)
+        self.model_load_seconds = Gauge("bgbye_model_load_seconds",
+                                        "Seconds to load each model", ["model"], registry=r)
+
+    def value(self, name: str, labels: Mapping[str, str] | None = None) -> float:
+        """One sample's value (0 when absent): for tests and health checks."""
+        return self.registry.get_sample_value(name, dict(labels or {})) or 0.0
 
 
 # --- Pushgateway ---------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     # A request body that sends nothing for this long is answered 408 (slow-upload defence).
     upload_idle_timeout_seconds: float = 30.0
     pushgateway_url: str | None = None
+    # Where `bgbye remove --ray` (without an address) runs; Ray's own variable, read here so
+    # the library never reads the environment itself.
+    ray_address: str | None = Field(
+        default=None, validation_alias=AliasChoices("BGBYE_RAY_ADDRESS", "RAY_ADDRESS"))
     fetch_timeout_seconds: float = 10.0
     # Server-side fetches of image_url / bg_image_url: addresses, networks or host names let
     # through the SSRF guard (comma separated), and the redirects followed.

@@ -15,18 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bgbye.batch.local import run_local
-from bgbye.batch.plan import plan_tasks
-from bgbye.batch.ray_executor import (
-    RemoveBatch,
-    pending_items,
-    plan_items,
-    read_sources,
-    remove_folder_ray,
-    run_ray_cli,
-    write_output,
-)
-from bgbye.postprocess import RemoveOptions
+from bgbye.batch import LocalExecutor, RayExecutor, remove_folder
+from bgbye.batch.files import read_sources, write_output
+from bgbye.batch.plan import pending, plan
+from bgbye.batch.ray_executor import RemoveBatch
+from bgbye.options import RemoveOptions
 from bgbye.remover import Remover
 from bgbye.settings import Settings
 from tests.conftest import image_bytes
@@ -58,7 +51,7 @@ def alpha(path: Path) -> np.ndarray:
 
 def run_local_reference(src: Path, dst: Path, settings: Settings) -> None:
     remover = Remover.from_model(None, settings, threads=1)
-    run_local(plan_tasks([src], dst, "png"), remover, RemoveOptions(), workers=2, progress=False)
+    remove_folder(src, dst, settings=settings, executor=LocalExecutor(2, remover=remover))
 
 
 def assert_same_outputs(a: Path, b: Path) -> None:
@@ -72,8 +65,8 @@ def assert_same_outputs(a: Path, b: Path) -> None:
 
 def test_url_planning_matches_local_planning(tmp_path: Path) -> None:
     src = make_tree(tmp_path / "in")
-    local = plan_items([src], tmp_path / "out", "png")
-    url = plan_items([src.as_uri()], (tmp_path / "out").as_uri(), "png")
+    local = plan([src], tmp_path / "out", "png")
+    url = plan([src.as_uri()], (tmp_path / "out").as_uri(), "png")
     assert [(i.rel, Path(i.out).relative_to(tmp_path)) for i in local] == [
         (i.rel, Path(i.out.removeprefix("file://")).relative_to(tmp_path)) for i in url
     ]
@@ -83,7 +76,7 @@ def test_url_planning_matches_local_planning(tmp_path: Path) -> None:
 
 def test_url_planning_missing_input_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="No such file or folder"):
-        plan_items([(tmp_path / "nope").as_uri()], (tmp_path / "out").as_uri(), "png")
+        plan([(tmp_path / "nope").as_uri()], (tmp_path / "out").as_uri(), "png")
 
 
 def test_memory_filesystem_batch_roundtrip(settings: Settings) -> None:
@@ -95,8 +88,8 @@ def test_memory_filesystem_batch_roundtrip(settings: Settings) -> None:
     fs.pipe_file("/rt/in/d/y.jpg", image_bytes("JPEG"))
     fs.pipe_file("/rt/in/bad.png", b"\x89PNG broken")
     try:
-        items = plan_items(["memory://rt/in"], "memory://rt/out", "png")
-        assert len(pending_items(items)) == 3
+        items = plan(["memory://rt/in"], "memory://rt/out", "png")
+        assert len(pending(items)) == 3
         batch = {k: np.array([getattr(i, k) for i in items], dtype=object)
                  for k in ("src", "out", "rel")}
         result = RemoveBatch(None, settings, RemoveOptions())(batch)
@@ -106,7 +99,7 @@ def test_memory_filesystem_batch_roundtrip(settings: Settings) -> None:
                           "x.png": (True, "")}
         assert sorted(fs.find("/rt/out")) == ["/rt/out/d/y.png", "/rt/out/x.png"]
         assert not [p for p in fs.find("/rt") if p.endswith(".part")]
-        assert [i.rel for i in pending_items(items)] == ["bad.png"]  # resume skips finished
+        assert [i.rel for i in pending(items)] == ["bad.png"]  # resume skips finished
     finally:
         fs.rm("/rt", recursive=True)
 
@@ -118,8 +111,8 @@ def test_local_input_to_url_output(tmp_path: Path, settings: Settings) -> None:
     (tmp_path / "in" / "p.png").write_bytes(image_bytes("PNG"))
     fs = fsspec.filesystem("memory")
     try:
-        items = plan_items([tmp_path / "in"], "memory://mixed/out", "webp")
-        assert [i.src for i in items] == [(tmp_path / "in" / "p.png").as_uri()]
+        items = plan([tmp_path / "in"], "memory://mixed/out", "webp")
+        assert [i.src for i in items] == [str(tmp_path / "in" / "p.png")]
         # A plain local path as the source of a URL output (a caller building rows itself).
         batch = {"src": np.array([str(tmp_path / "in" / "p.png")], dtype=object),
                  "out": np.array([items[0].out], dtype=object),
@@ -169,8 +162,8 @@ def local_ray() -> Iterator[None]:
 def test_outputs_equal_local_executor(local_ray: None, tmp_path: Path, settings: Settings) -> None:
     src = make_tree(tmp_path / "in")
     run_local_reference(src, tmp_path / "local", settings)
-    summary = remove_folder_ray(src, tmp_path / "ray", None, RemoveOptions(), settings,
-                                actors=2, batch_size=2)
+    summary = remove_folder(src, tmp_path / "ray", settings=settings,
+                            executor=RayExecutor(actors=2, batch_size=2))
     assert (summary.total, summary.done, summary.failed) == (4, 4, 0)
     assert summary.engine
     assert_same_outputs(tmp_path / "local", tmp_path / "ray")
@@ -178,22 +171,27 @@ def test_outputs_equal_local_executor(local_ray: None, tmp_path: Path, settings:
 
 @pytest.mark.ray
 def test_corrupt_input_is_reported_not_fatal_and_rerun_skips(
-    local_ray: None, tmp_path: Path, settings: Settings, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    local_ray: None, tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """``bgbye remove --ray`` in process: failures and the summary on stderr, the push."""
+    from click.testing import CliRunner
+
     import bgbye.monitoring
+    from bgbye import cli
 
     pushed: list[tuple[str, dict[str, float]]] = []
     monkeypatch.setattr(bgbye.monitoring, "push_batch_summary",
                         lambda url, summary: pushed.append((url, summary.as_metrics())))
     settings = settings.model_copy(update={"pushgateway_url": "http://pushgateway.test:9091"})
+    monkeypatch.setattr(cli, "get_settings", lambda: settings)
     src = make_tree(tmp_path / "in")
     (src / "sub" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     out = tmp_path / "out"
-    code = run_ray_cli((str(src),), out, None, RemoveOptions(), settings, actors=2,
-                       batch_size=2, progress=False)
-    err = capsys.readouterr().err
-    assert code == 1
+    argv = ["remove", str(src), "-o", str(out), "--ray", "--ray-actors", "2",
+            "--ray-batch-size", "2"]
+    result = CliRunner().invoke(cli.cli, argv)
+    err = result.stderr
+    assert result.exit_code == 1, err
     assert pushed[0][0] == "http://pushgateway.test:9091"
     assert pushed[0][1]["bgbye_batch_images_failed"] == 1
     assert pushed[0][1]["bgbye_batch_images_done"] == 4
@@ -203,9 +201,9 @@ def test_corrupt_input_is_reported_not_fatal_and_rerun_skips(
 
     first = {rel: (out / rel).stat().st_mtime_ns for rel in files(out)}
     (src / "sub" / "broken.png").unlink()
-    code = run_ray_cli((str(src),), out, None, RemoveOptions(), settings, progress=False)
-    assert code == 0
-    assert "0 done, 4 skipped, 0 failed" in capsys.readouterr().err
+    again = CliRunner().invoke(cli.cli, argv[:5])
+    assert again.exit_code == 0, again.stderr
+    assert "0 done, 4 skipped, 0 failed" in again.stderr
     assert {rel: (out / rel).stat().st_mtime_ns for rel in files(out)} == first
 
 
@@ -215,12 +213,12 @@ def test_file_urls_end_to_end(local_ray: None, tmp_path: Path, settings: Setting
     run_local_reference(src, tmp_path / "local", settings)
     (tmp_path / "ray").mkdir()
     (tmp_path / "ray" / "a.png").write_bytes(b"")  # empty = unfinished: must be redone
-    summary = remove_folder_ray(src.as_uri(), (tmp_path / "ray").as_uri(), None, RemoveOptions(),
-                                settings, batch_size=3)
+    summary = remove_folder(src.as_uri(), (tmp_path / "ray").as_uri(), settings=settings,
+                            executor=RayExecutor(batch_size=3))
     assert (summary.done, summary.skipped, summary.failed) == (4, 0, 0)
     assert_same_outputs(tmp_path / "local", tmp_path / "ray")
-    again = remove_folder_ray(src.as_uri(), (tmp_path / "ray").as_uri(), None, RemoveOptions(),
-                              settings)
+    again = remove_folder(src.as_uri(), (tmp_path / "ray").as_uri(), settings=settings,
+                          executor=RayExecutor())
     assert (again.done, again.skipped) == (0, 4)
 
 
@@ -235,8 +233,8 @@ def test_real_photos_match_local(local_ray: None, tmp_path: Path, real_data: Pat
     for path in images:
         shutil.copy(path, src / path.name)
     run_local_reference(src, tmp_path / "local", u2netp_settings)
-    summary = remove_folder_ray(src, tmp_path / "ray", "u2netp", RemoveOptions(),
-                                u2netp_settings, batch_size=2)
+    summary = remove_folder(src, tmp_path / "ray", ref="u2netp", settings=u2netp_settings,
+                            executor=RayExecutor(batch_size=2))
     assert summary.done == len(images) and summary.engine.startswith("u2netp")
     assert_same_outputs(tmp_path / "local", tmp_path / "ray")
 

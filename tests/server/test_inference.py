@@ -8,8 +8,8 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import REGISTRY
 
+from bgbye.monitoring import Metrics
 from bgbye.server.app import create_app
 from bgbye.server.errors import QueueFullError
 from bgbye.server.inference import InferencePool
@@ -58,8 +58,9 @@ def test_a_cancelled_caller_keeps_its_slot_until_the_work_ends() -> None:
     asyncio.run(scenario())
 
 
-def rejections() -> float:
-    return REGISTRY.get_sample_value("bgbye_queue_rejections_total") or 0.0
+def rejections(client: TestClient) -> float:
+    metrics: Metrics = client.app.state.metrics  # type: ignore[attr-defined]
+    return metrics.value("bgbye_queue_rejections_total")
 
 
 def test_full_server_answers_503_with_retry_after(settings: Settings, png_bytes: bytes) -> None:
@@ -68,7 +69,7 @@ def test_full_server_answers_503_with_retry_after(settings: Settings, png_bytes:
     with TestClient(create_app(settings)) as client:
         inject(client, "slow", FakeEngine("slow", gate=gate))
         results: list[int] = []
-        before = rejections()
+        before = rejections(client)
         first = threading.Thread(target=lambda: results.append(client.post(
             "/v1/remove", data={"model": "slow"},
             files={"image": ("a.png", png_bytes, "image/png")}).status_code))
@@ -85,4 +86,4 @@ def test_full_server_answers_503_with_retry_after(settings: Settings, png_bytes:
         gate.set()
         first.join(10)
         assert results == [200]
-        assert rejections() == before + 1
+        assert rejections(client) == before + 1

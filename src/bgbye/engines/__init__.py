@@ -13,6 +13,7 @@ from bgbye.engines.base import Engine, Prediction
 from bgbye.engines.heuristic import HeuristicEngine
 from bgbye.engines.onnx import OnnxEngine
 from bgbye.models.registry import HEURISTIC, Registry
+from bgbye.monitoring import Metrics
 from bgbye.settings import Settings
 
 __all__ = ["Engine", "EngineCache", "HeuristicEngine", "OnnxEngine", "Prediction",
@@ -31,10 +32,13 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
 
 
 class EngineCache:
-    """Loads each engine once; thread-safe."""
+    """Loads each engine once; thread-safe. ``metrics`` (the server's) counts provider calls;
+    without it nothing is recorded."""
 
-    def __init__(self, settings: Settings, *, threads: int | None = None):
+    def __init__(self, settings: Settings, *, threads: int | None = None,
+                 metrics: Metrics | None = None):
         self.settings = settings
+        self.metrics = metrics
         self.registry = Registry(settings)
         self.threads = settings.threads if threads is None else threads
         self._engines: dict[str, Engine] = {}

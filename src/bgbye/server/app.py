@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from bgbye import __version__
+from bgbye.monitoring import Metrics
 from bgbye.server.errors import ERROR_RESPONSES, install_error_handlers
 from bgbye.server.middleware import (
     BodyLimitMiddleware,
@@ -51,12 +52,14 @@ def body_limits(settings: Settings) -> tuple[int, int]:
     return single, job
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, metrics: Metrics | None = None) -> FastAPI:
+    """The app; it owns ``metrics`` (a fresh registry unless given), served on /metrics."""
     settings = settings or get_settings()
+    metrics = metrics if metrics is not None else Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        backend = Backend(settings)
+        backend = Backend(settings, metrics)
         await backend.start()
         app.state.backend = backend
         log.info("bgbye %s ready (model %s, %d threads)", __version__, settings.default_model,
@@ -69,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="bgbye", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   responses=ERROR_RESPONSES)
     app.state.settings = settings
+    app.state.metrics = metrics
     # The compatible APIs answer errors in the shape their clients parse.
     envelopes = {
         compat_removebg.PREFIX + "/": compat_removebg.envelope,
@@ -76,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         compat_clipdrop.CLIPDROP_PATH: compat_clipdrop.clipdrop_envelope,
         compat_clipdrop.PHOTOROOM_PATH: compat_clipdrop.photoroom_envelope,
     }
-    install_error_handlers(app, envelopes=envelopes)
+    install_error_handlers(app, metrics, envelopes)
     app.include_router(ui.router)
     app.include_router(process.router)
     app.include_router(v1.router)
@@ -89,9 +93,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     single, job = body_limits(settings)
     app.add_middleware(BodyLimitMiddleware,
                        limit_for=lambda path: job if path == "/v1/jobs" else single,
-                       idle_timeout=settings.upload_idle_timeout_seconds, envelopes=envelopes)
+                       idle_timeout=settings.upload_idle_timeout_seconds, metrics=metrics,
+                       envelopes=envelopes)
     app.add_middleware(SecurityHeadersMiddleware)  # on every response, 413s included
-    app.add_middleware(MetricsMiddleware)  # outermost: sees every status, 413s included
+    # Outermost: sees every status, 413s included.
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 
 

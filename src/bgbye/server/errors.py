@@ -19,8 +19,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bgbye import monitoring
 from bgbye.errors import BgbyeError, OutputError
+from bgbye.monitoring import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +104,10 @@ _STATUS_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None
-                   ) -> JSONResponse:
-    return default_response(status, code, message, headers)
-
-
-def default_response(status: int, code: str, message: str, headers: dict[str, str] | None = None
-                     ) -> JSONResponse:
-    monitoring.ERRORS.labels(code=code).inc()
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                   metrics: Metrics | None = None) -> JSONResponse:
+    if metrics is not None:
+        metrics.errors.labels(code=code).inc()
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
                         headers=headers)
 
@@ -138,19 +134,20 @@ def _validation_message(errors: list[Any]) -> tuple[int, str, str]:
 Envelope = Callable[[int, str, str, dict[str, str] | None], JSONResponse]
 
 
-def install_error_handlers(app: FastAPI, envelopes: Mapping[str, Envelope] | None = None
-                           ) -> None:
+def install_error_handlers(app: FastAPI, metrics: Metrics | None = None,
+                           envelopes: Mapping[str, Envelope] | None = None) -> None:
     """``envelopes`` maps a path prefix to the error shape of the API emulated there (remove.bg,
     rembg...): their clients parse their own shape, never ours."""
     routes = dict(envelopes or {})
 
-    def respond(status: int, code: str, message: str, headers: dict[str, str] | None,
-                request: Request) -> JSONResponse:
+    def respond(request: Request, status: int, code: str, message: str,
+                headers: dict[str, str] | None = None) -> JSONResponse:
         for prefix, envelope in routes.items():
             if request.url.path.startswith(prefix):
-                monitoring.ERRORS.labels(code=code).inc()
+                if metrics is not None:
+                    metrics.errors.labels(code=code).inc()
                 return envelope(status, code, message, headers)
-        return default_response(status, code, message, headers)
+        return error_response(status, code, message, headers, metrics)
 
     async def on_bgbye(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, BgbyeError)
@@ -162,12 +159,12 @@ def install_error_handlers(app: FastAPI, envelopes: Mapping[str, Envelope] | Non
         message = exc.message
         if isinstance(exc, OutputError):  # its detail names server paths: the log keeps it
             message = OUTPUT_ERROR_MESSAGE
-        return respond(exc.http_status, exc.code, message, headers, request)
+        return respond(request, exc.http_status, exc.code, message, headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         status, code, message = _validation_message(list(exc.errors()))
-        return respond(status, code, message, None, request)
+        return respond(request, status, code, message)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -177,12 +174,12 @@ def install_error_handlers(app: FastAPI, envelopes: Mapping[str, Envelope] | Non
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
         if not detail or detail == phrase:
             detail = _default_message(request, status, phrase)
-        return respond(status, code, detail, dict(exc.headers or {}) or None, request)
+        return respond(request, status, code, detail, dict(exc.headers or {}) or None)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return respond(500, "internal_error", "Internal server error; see the server log.",
-                       None, request)
+        return respond(request, 500, "internal_error",
+                       "Internal server error; see the server log.")
 
     app.add_exception_handler(BgbyeError, on_bgbye)
     app.add_exception_handler(RequestValidationError, on_validation)

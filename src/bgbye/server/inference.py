@@ -13,14 +13,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from bgbye import monitoring
+from bgbye.monitoring import Metrics
 from bgbye.server.errors import QueueFullError
 
 T = TypeVar("T")
 
 
 class InferencePool:
-    def __init__(self, threads: int, queue_size: int):
+    def __init__(self, threads: int, queue_size: int, metrics: Metrics | None = None):
+        self.metrics = metrics if metrics is not None else Metrics()
         self.threads = max(1, threads)
         self.capacity = self.threads + max(0, queue_size)
         self._executor = ThreadPoolExecutor(max_workers=self.threads,
@@ -44,7 +45,7 @@ class InferencePool:
         client that disconnects cannot make the executor's own queue grow past the bound.
         """
         if not wait and self._slots.locked():
-            monitoring.QUEUE_REJECTIONS.inc()
+            self.metrics.queue_rejections.inc()
             raise QueueFullError(
                 f"The server is busy ({self._in_flight} images in progress); retry shortly.",
                 retry_after=self._retry_after(),
@@ -53,11 +54,11 @@ class InferencePool:
         loop = asyncio.get_running_loop()
         start = loop.time()
         self._in_flight += 1
-        monitoring.QUEUE_DEPTH.set(self._in_flight)
+        self.metrics.queue_depth.set(self._in_flight)
 
         def release(_: object) -> None:
             self._in_flight -= 1
-            monitoring.QUEUE_DEPTH.set(self._in_flight)
+            self.metrics.queue_depth.set(self._in_flight)
             self._avg_seconds = 0.8 * self._avg_seconds + 0.2 * (loop.time() - start)
             self._slots.release()
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from bgbye import monitoring
 from bgbye.atomic import atomic_write_bytes
 from bgbye.errors import BgbyeError, OutputError
+from bgbye.monitoring import Metrics
 from bgbye.naming import unique_name
 from bgbye.server.errors import OUTPUT_ERROR_MESSAGE
 from bgbye.server.storage import new_id, remove_tree
@@ -150,8 +150,9 @@ def _safe_part(part: str) -> str:
 class JobStore:
     """SQLite access; one connection guarded by a lock (writes are tiny and rare)."""
 
-    def __init__(self, storage_dir: Path):
+    def __init__(self, storage_dir: Path, metrics: Metrics | None = None):
         self.root = Path(storage_dir)
+        self.metrics = metrics
         self.jobs_dir = self.root / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -262,11 +263,13 @@ class JobStore:
         return len(rows)
 
     def publish_metrics(self) -> None:
+        if self.metrics is None:
+            return
         with self._lock:
             rows = dict(self._db.execute(
                 "SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
         for state in JOB_STATES:
-            monitoring.JOBS.labels(state=state).set(rows.get(state, 0))
+            self.metrics.jobs.labels(state=state).set(rows.get(state, 0))
 
     def iter_result_zip(self, job: Job) -> Iterator[bytes]:
         """Stream a zip of the finished outputs (stored, not deflated: PNG/WebP/JPEG are

@@ -10,7 +10,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bgbye import monitoring
+from bgbye.monitoring import Metrics
 from bgbye.server.errors import Envelope, error_response
 
 
@@ -23,9 +23,10 @@ class BodyLimitMiddleware:
     body timeout)."""
 
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int],
-                 idle_timeout: float | None = None,
+                 idle_timeout: float | None = None, metrics: Metrics | None = None,
                  envelopes: Mapping[str, Envelope] | None = None):
         self.app = app
+        self.metrics = metrics
         self.limit_for = limit_for
         self.idle_timeout = idle_timeout
         self.envelopes = dict(envelopes or {})  # path prefix -> an emulated API's error shape
@@ -42,10 +43,14 @@ class BodyLimitMiddleware:
         if declared > limit:
             envelope = next((e for prefix, e in self.envelopes.items()
                              if scope["path"].startswith(prefix)), None)
-            if envelope is not None:
-                monitoring.ERRORS.labels(code="request_too_large").inc()
-            respond = envelope or (lambda *args: error_response(*args))
-            await respond(413, "request_too_large", _message(limit), None)(scope, receive, send)
+            if envelope is None:
+                response = error_response(413, "request_too_large", _message(limit),
+                                          metrics=self.metrics)
+            else:
+                if self.metrics is not None:
+                    self.metrics.errors.labels(code="request_too_large").inc()
+                response = envelope(413, "request_too_large", _message(limit), None)
+            await response(scope, receive, send)
             return
         seen = 0
         body_done = False
@@ -114,8 +119,9 @@ class SecurityHeadersMiddleware:
 class MetricsMiddleware:
     """Counts requests by route *template* (never the raw path: ids would explode the series)."""
 
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, metrics: Metrics):
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -136,6 +142,7 @@ class MetricsMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
-            monitoring.REQUESTS.labels(route=template, method=method, status=str(status)).inc()
-            monitoring.REQUEST_SECONDS.labels(route=template, method=method).observe(
+            self.metrics.requests.labels(route=template, method=method,
+                                         status=str(status)).inc()
+            self.metrics.request_seconds.labels(route=template, method=method).observe(
                 time.perf_counter() - start)

@@ -12,11 +12,12 @@ import logging
 import time
 from typing import Any
 
-from bgbye import imageio, monitoring
+from bgbye import imageio
 from bgbye.atomic import atomic_write_bytes
 from bgbye.engines import EngineCache, providers, threads_per_worker
 from bgbye.errors import BgbyeError, InvalidOptionError, UnknownModelError
 from bgbye.models.registry import HEURISTIC
+from bgbye.monitoring import Metrics
 from bgbye.options import RemoveOptions
 from bgbye.remover import Remover, RemoveResult
 from bgbye.server.inference import InferencePool
@@ -30,14 +31,16 @@ BG_IMAGE_FILE = "bg_image"
 
 
 class Backend:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, metrics: Metrics | None = None):
         self.settings = settings
+        self.metrics = metrics if metrics is not None else Metrics()
         # The pool runs `threads` images at once; each ORT run gets its share of the cores, as
         # the CLI's workers do, instead of every run spawning a thread per core.
-        self.engines = EngineCache(settings, threads=threads_per_worker(settings.threads))
+        self.engines = EngineCache(settings, threads=threads_per_worker(settings.threads),
+                                   metrics=self.metrics)
         self.files = FileStore(settings.storage_dir, settings.result_ttl_seconds)
-        self.jobs = JobStore(settings.storage_dir)
-        self.pool = InferencePool(settings.threads, settings.queue_size)
+        self.jobs = JobStore(settings.storage_dir, self.metrics)
+        self.pool = InferencePool(settings.threads, settings.queue_size, self.metrics)
         self.runner = JobRunner(self.jobs, self.pool, self._process_item, self._prepare_job)
         self.default_error: str | None = None  # why the default model is not loaded, if it is not
         self._removers: dict[str, Remover] = {}
@@ -111,7 +114,7 @@ class Backend:
         if remover is None:
             start = time.perf_counter()
             engine = self.engines.get(ref)
-            monitoring.MODEL_LOAD_SECONDS.labels(model=ref).set(time.perf_counter() - start)
+            self.metrics.model_load_seconds.labels(model=ref).set(time.perf_counter() - start)
             remover = self._removers.setdefault(ref, Remover(engine, self.settings))
         return remover
 
@@ -148,12 +151,12 @@ class Backend:
         try:
             result = remover.remove_bytes(data, options)
         except BgbyeError:
-            monitoring.IMAGES.labels(engine=name, outcome="error").inc()
+            self.metrics.images.labels(engine=name, outcome="error").inc()
             raise
-        monitoring.INFERENCE_SECONDS.labels(engine=name).observe(result.seconds)
-        monitoring.IMAGES.labels(engine=name, outcome="ok").inc()
-        monitoring.BYTES_IN.inc(len(data))
-        monitoring.BYTES_OUT.inc(len(result.data))
+        self.metrics.inference_seconds.labels(engine=name).observe(result.seconds)
+        self.metrics.images.labels(engine=name, outcome="ok").inc()
+        self.metrics.bytes_in.inc(len(data))
+        self.metrics.bytes_out.inc(len(result.data))
         return result
 
     async def remove(self, ref: str, data: bytes, options: RemoveOptions) -> RemoveResult:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bgbye.engines.providers import client_class
+from bgbye.engines.providers import client_class, registry
 from bgbye.engines.providers.base import ProviderClient, RetryPolicy
 from tests.conftest import make_image
 from tests.fakes import FakeProvider
@@ -72,9 +72,9 @@ def client_for(clock: FakeClock) -> Iterator[ClientFactory]:
         client.close()
 
 
-KEY_VARIABLES = ("REMOVE_BG_API_KEY", "CLIPDROP_API_KEY", "PHOTOROOM_API_KEY",
-                 "BGBYE_REMOVE_BG_API_KEY", "BGBYE_CLIPDROP_API_KEY", "BGBYE_PHOTOROOM_API_KEY",
-                 "BGBYE_REMOVEBG_URL", "BGBYE_CLIPDROP_URL", "BGBYE_PHOTOROOM_URL")
+# The variables every registered client declares (and the prefixed spelling of its key).
+KEY_VARIABLES = tuple(v for cls in registry().values()
+                      for v in (cls.key_env, f"BGBYE_{cls.key_env}", cls.url_env))
 
 
 @pytest.fixture(autouse=True)

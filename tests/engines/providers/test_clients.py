@@ -7,20 +7,17 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from prometheus_client import REGISTRY
 
 from bgbye import imageio
 from bgbye.engines.base import Engine
 from bgbye.engines.providers.base import ProviderRequest, Upload, upload_for
+from bgbye.monitoring import Metrics
 from tests.conftest import make_image
 from tests.engines.providers.conftest import ClientFactory, jpeg_bytes
 from tests.fakes import PROVIDERS, ellipse_alpha, running_fake
 
 Photo = tuple[np.ndarray, bytes]
 
-
-def _metric(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -42,10 +39,9 @@ def test_client_is_an_engine_returning_the_providers_alpha(
 
 def test_removebg_request_and_reported_headers(client_for: ClientFactory, photo: Photo) -> None:
     rgb, data = photo
-    ok_before = _metric("bgbye_provider_calls_total", provider="removebg", outcome="ok")
-    credits_before = _metric("bgbye_provider_credits_charged_total", provider="removebg")
+    metrics = Metrics()
     with running_fake("removebg") as fake:
-        pred = client_for(fake).predict(rgb, source=data)
+        pred = client_for(fake, metrics=metrics).predict(rgb, source=data)
         sent = fake.requests[-1]
     assert sent.path == "/v1.0/removebg"
     assert sent.fields == {"size": "auto", "format": "png", "channels": "alpha", "crop": "false"}
@@ -54,10 +50,10 @@ def test_removebg_request_and_reported_headers(client_for: ClientFactory, photo:
     assert pred.info["ratelimit_remaining"] == 499
     assert pred.info["foreground_type"] == "product"
     assert pred.info["label"] == "remove.bg"
-    assert _metric("bgbye_provider_calls_total", provider="removebg", outcome="ok") == ok_before + 1
-    credits = _metric("bgbye_provider_credits_charged_total", provider="removebg")
-    assert credits == credits_before + 1
-    assert _metric("bgbye_provider_ratelimit_remaining", provider="removebg") == 499
+    labels = {"provider": "removebg"}
+    assert metrics.value("bgbye_provider_calls_total", {**labels, "outcome": "ok"}) == 1
+    assert metrics.value("bgbye_provider_credits_charged_total", labels) == 1
+    assert metrics.value("bgbye_provider_ratelimit_remaining", labels) == 499
 
 
 def test_removebg_preview_is_downscaled_then_resized_to_the_input(

@@ -14,7 +14,7 @@ from bgbye.settings import Settings
 
 def test_every_client_declares_its_names_and_variables() -> None:
     reg = providers.registry()
-    assert set(reg) == {"removebg", "clipdrop", "photoroom"}
+    assert list(reg) == ["removebg", "clipdrop", "photoroom"]  # the listing order
     for name, cls in reg.items():
         assert cls.name == name and cls.display_name and cls.default_url.startswith("https://")
         assert cls.key_env.endswith("_API_KEY") and cls.url_env.startswith("BGBYE_")

@@ -38,7 +38,7 @@ def registry() -> dict[str, type[ProviderClient]]:
         for module in pkgutil.iter_modules(__path__):
             importlib.import_module(f"{__name__}.{module.name}")
         _loaded = True
-    return REGISTRY
+    return dict(sorted(REGISTRY.items(), key=lambda item: (item[1].listing_order, item[0])))
 
 
 def names() -> tuple[str, ...]:
@@ -136,8 +136,9 @@ def _single(name: str, settings: Settings, cache: EngineCache) -> Engine:
 
     cls = client_class(name)
     if not configured(name, settings):
-        return MockedProviderEngine(cls.name, cls.display_name, cls.key_env, cache.get(None))
-    return make_client(name, settings)
+        return MockedProviderEngine(cls.name, cls.display_name, cls.key_env, cache.get(None),
+                                    cache.metrics)
+    return make_client(name, settings, metrics=cache.metrics)
 
 
 def build(ref: str, settings: Settings, cache: EngineCache) -> Engine:

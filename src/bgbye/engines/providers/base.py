@@ -44,7 +44,7 @@ from bgbye.engines.providers.errors import (
     ProviderUnavailableError,
 )
 from bgbye.errors import BgbyeError
-from bgbye.monitoring import PROVIDER_CALLS, PROVIDER_CREDITS, PROVIDER_RATELIMIT_REMAINING
+from bgbye.monitoring import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +193,7 @@ class ProviderClient(ABC):
     url_env: ClassVar[str]  # the environment variable that overrides default_url
     default_url: ClassVar[str]
     dashboard_url: ClassVar[str]  # where a person buys credits and manages keys
+    listing_order: ClassVar[int] = 100  # position in model lists and the website
     mask_expected: ClassVar[bool] = False  # True when we ask for channels=alpha
     # What each status means per the provider's documentation, used when the body says nothing.
     documented_errors: ClassVar[dict[int, str]] = {}
@@ -204,13 +205,14 @@ class ProviderClient(ABC):
 
     def __init__(self, *, api_key: str, base_url: str, timeout: float = 60.0,
                  retry: RetryPolicy | None = None, clock: Clock | None = None,
-                 transport: httpx.BaseTransport | None = None):
+                 transport: httpx.BaseTransport | None = None, metrics: Metrics | None = None):
         if not api_key:
             raise ValueError(f"{self.display_name} needs an API key ({self.key_env})")
         self.api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.clock: Clock = clock or SystemClock()
+        self.metrics = metrics  # None: count nothing (library use)
         self.label = self.display_name
         # Connect fails fast; read waits for the provider's model (big images take seconds).
         self._http = httpx.Client(
@@ -380,17 +382,18 @@ class ProviderClient(ABC):
             f"Check {self.url_env}.", **kw)
 
     def _count(self, outcome: str) -> None:
-        PROVIDER_CALLS.labels(self.name, outcome).inc()
+        if self.metrics is not None:
+            self.metrics.provider_calls.labels(self.name, outcome).inc()
 
     def _record_headers(self, facts: dict[str, Any]) -> None:
         remaining = facts.get("ratelimit_remaining")
-        if remaining is not None:
-            PROVIDER_RATELIMIT_REMAINING.labels(self.name).set(remaining)
+        if remaining is not None and self.metrics is not None:
+            self.metrics.provider_ratelimit_remaining.labels(self.name).set(remaining)
 
     def _record_success(self, facts: dict[str, Any]) -> None:
         charged = facts.get("credits_charged")
-        if charged:
-            PROVIDER_CREDITS.labels(self.name).inc(charged)
+        if charged and self.metrics is not None:
+            self.metrics.provider_credits.labels(self.name).inc(charged)
         if facts:
             log.info("%s answered: %s", self.name,
                      ", ".join(f"{k}={v}" for k, v in sorted(facts.items())))

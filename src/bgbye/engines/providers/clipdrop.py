@@ -20,6 +20,7 @@ class ClipdropClient(ProviderClient):
     url_env = "BGBYE_CLIPDROP_URL"
     default_url = "https://clipdrop-api.co"
     dashboard_url = "https://clipdrop.co/apis/account"
+    listing_order = 1
     documented_errors: ClassVar[dict[int, str]] = {
         400: "request is malformed or incomplete (missing image_file, invalid format, "
              "resolution too big)",

@@ -11,17 +11,19 @@ import logging
 import numpy as np
 
 from bgbye.engines.base import Engine, Prediction
-from bgbye.monitoring import PROVIDER_CALLS
+from bgbye.monitoring import Metrics
 
 log = logging.getLogger(__name__)
 
 
 class MockedProviderEngine:
-    def __init__(self, provider: str, display_name: str, key_env: str, local: Engine):
+    def __init__(self, provider: str, display_name: str, key_env: str, local: Engine,
+                 metrics: Metrics | None = None):
         self.name = provider
         self.display_name = display_name
         self.key_env = key_env
         self.local = local
+        self.metrics = metrics
         self.label = f"{display_name} (mocked: no API key; local model result, watermarked)"
         self.watermark = f"MOCKED {display_name}: no API key"
         log.warning("%s is not set: %s results are mocked with the local model %s, watermarked",
@@ -29,7 +31,8 @@ class MockedProviderEngine:
 
     def predict(self, rgb: np.ndarray, *, source: bytes | None = None) -> Prediction:
         pred = self.local.predict(rgb, source=source)
-        PROVIDER_CALLS.labels(self.name, "mocked").inc()
+        if self.metrics is not None:
+            self.metrics.provider_calls.labels(self.name, "mocked").inc()
         info = {
             "mocked": True,
             "provider": self.name,

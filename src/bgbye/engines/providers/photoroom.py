@@ -21,6 +21,7 @@ class PhotoroomClient(ProviderClient):
     default_url = "https://sdk.photoroom.com"
     aliases = ("photo room",)
     dashboard_url = "https://app.photoroom.com/api-dashboard"
+    listing_order = 2
     mask_expected = True
     documented_errors: ClassVar[dict[int, str]] = {
         400: "the request or image was refused",

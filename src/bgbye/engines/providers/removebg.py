@@ -23,6 +23,7 @@ class RemoveBgClient(ProviderClient):
     default_url = "https://api.remove.bg/v1.0"
     aliases = ("remove.bg", "remove_bg", "remove-bg")
     dashboard_url = "https://www.remove.bg/dashboard#api-key"
+    listing_order = 0
     mask_expected = True
     documented_errors: ClassVar[dict[int, str]] = {
         400: "invalid parameters or input file unprocessable",

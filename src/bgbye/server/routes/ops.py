@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bgbye import __version__
 from bgbye.server.deps import BackendDep
@@ -31,4 +31,4 @@ async def readyz(backend: BackendDep) -> Response:
 @router.get("/metrics", summary="Prometheus exposition", response_class=Response)
 async def metrics(backend: BackendDep) -> Response:
     backend.jobs.publish_metrics()
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(backend.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bgbye.batch import plan_tasks
-from bgbye.postprocess import RemoveOptions
+from bgbye.batch import Executor, LocalExecutor, RayExecutor, pending, plan, remove_folder
+from bgbye.options import RemoveOptions
 from bgbye.settings import Settings
 from bgbye_pipelines.pipelines.data_ingestion.nodes import acquire
 from bgbye_pipelines.pipelines.data_ingestion.pairing import pair_folder
@@ -74,25 +74,29 @@ def cut_out(
     workers: int,
     settings: Settings | None = None,
 ) -> dict[str, str]:
-    """Masks for ``images`` from a bgbye engine; returns image -> mask path (failures omitted)."""
+    """Masks for ``images`` from a bgbye engine; returns image -> mask path (failures omitted).
+
+    The same batch engine as ``bgbye remove`` (naming, resume, partial-file cleanup), on the
+    local thread pool or on Ray.
+    """
+    if not images:
+        return {}
     settings = settings or Settings()
     options = RemoveOptions(format="png", mask_only=True)
-    tasks = plan_tasks(images, out_dir, "png")
+    runner: Executor
     if executor == "ray":
-        from bgbye.batch.ray_executor import remove_folder_ray
-
-        summary = remove_folder_ray(images, out_dir, model, options, settings, progress=False)
+        runner = RayExecutor()
     elif executor == "local":
-        from bgbye.batch.local import run_local
-        from bgbye.remover import Remover
-
-        remover = Remover.from_model(model, settings, threads=1)
-        summary = run_local(tasks, remover, options, workers=workers, progress=False)
+        runner = LocalExecutor(workers)
     else:
         raise ConfigError(f"executor must be local or ray, not {executor!r}")
+    summary = remove_folder(images, out_dir, ref=model, options=options, settings=settings,
+                            executor=runner)
     for failure in summary.failures:
         log.warning("cut-out failed for %s: %s", failure.path, failure.message)
-    return {str(t.src): str(t.out) for t in tasks if t.done()}
+    tasks = plan(images, out_dir, "png")
+    todo = {t.out for t in pending(tasks)}
+    return {t.src: t.out for t in tasks if t.out not in todo}
 
 
 def from_sources(
