@@ -219,3 +219,12 @@ def test_body_over_the_limit_keeps_the_envelope(settings: Settings) -> None:
         errors_of(c.post("/v1.0/removebg", files=big), 400, "file_too_large")
         r = c.post("/api/remove", files={"file": ("a.png", bytes(1_200_000), "image/png")})
         assert r.status_code == 413 and "limit" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(("colour", "rgb"), [("lightblue", (173, 216, 230)),
+                                             ("green", (0, 128, 0)),  # CSS green
+                                             ("#81d4fa", (129, 212, 250)), ("f00", (255, 0, 0))])
+def test_colour_names_and_hex(box: TestClient, colour: str, rgb: tuple[int, int, int]) -> None:
+    img = open_image(call(box, image_file_b64=B64, bg_color=colour, format="png").content)
+    assert tuple(np.asarray(img.convert("RGB"))[1, 1]) == rgb
+    errors_of(call(box, image_file_b64=B64, bg_color="rgb(1,2,3)"), 400, "invalid_bg_color")

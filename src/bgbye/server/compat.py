@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
+from PIL import ImageColor
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
@@ -138,3 +140,22 @@ def error_responses(model: type[BaseModel], what: str) -> dict[int | str, dict[s
 # Form fields of the compatible APIs as OpenAPI documents them: text the route parses itself
 # ("" is unset, booleans in every client's spelling), so the schema constrains no type.
 ANY_TEXT: dict[str, Any] = {"description": "Text; see docs/compat.md for the values."}
+
+
+_HEX_COLOR = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
+
+
+def css_color(value: str, code: str) -> str:
+    """A colour as the emulated APIs take it: hex (3/4/6/8 digits, ``#`` optional) or any CSS
+    colour name (``lightblue``, ``green`` = 008000 as in CSS), as bgbye's hex."""
+    value = value.strip()
+    if _HEX_COLOR.match(value):
+        return value.lstrip("#")
+    try:
+        rgb = ImageColor.getrgb(value) if value.isalpha() else None
+    except ValueError:
+        rgb = None
+    if rgb is None:
+        raise CompatError(f"Invalid colour {value!r}: use hex like 81d4fa, fff or 81d4fa80, or a "
+                          "colour name such as lightblue.", code=code)
+    return "".join(f"{c:02x}" for c in rgb)

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bgbye import imageio
-from bgbye.errors import BgbyeError
 from bgbye.layout import ZERO, Layout, Length
 from bgbye.options import RemoveOptions, parse_color
-from bgbye.server.compat import CompatError, Fields, parse_bool
+from bgbye.server.compat import CompatError, Fields, css_color, parse_bool
 
 # Output megapixel limits per ``size`` (remove.bg's documented values; auto = no limit).
 SIZES: dict[str, int | None] = {
@@ -166,10 +165,7 @@ def parse_fields(fields: Fields) -> RemoveBgRequest:
     position = parse_position(fields.get("position") or "original")
     bg_color = fields.get("bg_color")
     if bg_color is not None:
-        try:
-            parse_color(bg_color)
-        except BgbyeError as exc:
-            raise CompatError(exc.message, code="invalid_bg_color") from None
+        bg_color = css_color(bg_color, "invalid_bg_color")
     if channels == "alpha" and (bgs or fmt == "zip"):
         raise CompatError("channels=alpha answers the mask alone: it takes no background and "
                           "no zip (the zip holds the alpha already).", code="invalid_channels")

@@ -15,11 +15,12 @@ from pydantic import BaseModel
 
 from bgbye.errors import BgbyeError
 from bgbye.layout import Layout
-from bgbye.options import RemoveOptions, parse_color
+from bgbye.options import RemoveOptions
 from bgbye.server.compat import (
     ANY_TEXT,
     CompatError,
     Fields,
+    css_color,
     error_responses,
     parse_bool,
     read_fields,
@@ -162,9 +163,9 @@ async def photoroom_segment(request: Request, backend: BackendDep) -> Response:
     crop = parse_bool("crop", fields.get("crop"), False, "invalid_crop")
     parse_bool("despill", fields.get("despill"), False, "invalid_despill")  # not applied
     bg_color = fields.get("bg_color")
+    if bg_color is not None:
+        bg_color = css_color(bg_color, "invalid_bg_color")
     try:
-        if bg_color is not None:
-            parse_color(bg_color)
         options = RemoveOptions(format=fmt, mask_only=channels == "alpha", bg_color=bg_color,
                                 layout=Layout(max_pixels=PHOTOROOM_SIZES[size], crop=crop))
     except BgbyeError as exc:
