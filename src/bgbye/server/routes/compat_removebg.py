@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
@@ -261,7 +262,7 @@ async def removebg(request: Request, backend: BackendDep) -> Response:
     headers = {**_result_headers(req, result), **_rate_headers(backend)}
     body, media = result.data, result.media_type
     if req.format == "zip":
-        body, media = _zip(result), "application/zip"
+        body, media = await run_in_threadpool(_zip, result), "application/zip"  # not on the loop
     if _wants_json(request):
         left, top, right, bottom = result.foreground or (0, 0, 0, 0)
         return JSONResponse({"data": {
