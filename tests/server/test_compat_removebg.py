@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -196,10 +197,10 @@ def test_queue_full_is_a_429_with_retry_after(settings: Settings) -> None:
         inject(c, "tiny", engine)
         with ThreadPoolExecutor(1) as pool:
             first = pool.submit(call, c, image_file_b64=B64)
-            for _ in range(200):
-                if engine.calls:
-                    break
-                threading.Event().wait(0.02)
+            deadline = time.monotonic() + 60  # the first request holds the only slot
+            while not engine.calls and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert engine.calls, "the first request never reached the engine"
             r = call(c, image_file_b64=B64)
             gate.set()
             assert first.result().status_code == 200
