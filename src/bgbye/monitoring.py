@@ -15,7 +15,17 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, pushadd_to_gateway
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    pushadd_to_gateway,
+)
 
 from bgbye import __version__
 
@@ -30,6 +40,9 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        # The process's own memory, CPU and GC (what the default registry would have shown).
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            r.register(collector)
         self.build_info = Info("bgbye_build", "bgbye version and runtime", registry=r)
         self.build_info.info({"version": __version__})
         self.requests = Counter(

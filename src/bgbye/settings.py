@@ -26,8 +26,10 @@ class Settings(BaseSettings):
 
     model_dir: Path = Field(default_factory=_default_model_dir)
     default_model: str = "u2netp"
-    # Extra folders searched for NAME.onnx + NAME.json (a Kedro run's outputs by default).
-    extra_model_dirs: list[Path] = Field(default_factory=lambda: [Path("data/06_models")])
+    # Extra folders searched for NAME.onnx + NAME.json. None here (the library's model list
+    # never depends on the working directory); the CLI and server add the Kedro outputs of the
+    # project they run in (see get_settings).
+    extra_model_dirs: list[Path] = Field(default_factory=list)
     storage_dir: Path = Field(default_factory=_default_storage_dir)
     host: str = "127.0.0.1"
     port: int = 8080
@@ -100,7 +102,16 @@ class ProviderEnvSource(PydanticBaseSettingsSource):
         return {"provider_keys": keys, "provider_urls": urls}
 
 
+KEDRO_MODELS = Path("data") / "06_models"
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Process-wide settings; tests build their own ``Settings(...)`` instead."""
-    return Settings()
+    """The front ends' settings (``bgbye`` CLI, ``bgbye serve``): the environment, plus the
+    models a Kedro run in the working directory trained (``./data/06_models``, made absolute
+    once) unless ``BGBYE_EXTRA_MODEL_DIRS`` says otherwise. Libraries build ``Settings(...)``
+    or use ``Settings.defaults()`` instead."""
+    settings = Settings()
+    if "extra_model_dirs" not in settings.model_fields_set:
+        settings.extra_model_dirs = [(Path.cwd() / KEDRO_MODELS).resolve()]
+    return settings

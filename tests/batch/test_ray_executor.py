@@ -147,6 +147,32 @@ def test_unknown_model_becomes_failure_rows(settings: Settings) -> None:
     assert list(result["ok"]) == [False] and result["code"][0] == "unknown_model"
 
 
+@pytest.mark.parametrize(("address", "expected"), [
+    (None, "local"),  # starts a local Ray, even where RAY_ADDRESS is set
+    ("auto", "auto"),  # joins the running cluster: never a local start
+    ("ray://head:10001", "ray://head:10001"),
+])
+def test_ray_session_passes_the_address_through(monkeypatch: pytest.MonkeyPatch,
+                                                address: str | None, expected: str) -> None:
+    import sys
+    import types
+
+    from bgbye.batch.ray_executor import ray_session
+
+    calls: list[dict[str, object]] = []
+    fake = types.ModuleType("ray")
+    fake.is_initialized = lambda: False  # type: ignore[attr-defined]
+    fake.init = lambda **kw: calls.append(kw)  # type: ignore[attr-defined]
+    fake.shutdown = lambda: calls.append({"shutdown": True})  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setenv("RAY_ADDRESS", "ray://from-the-environment:10001")
+    with ray_session(address):
+        pass
+    assert calls[0]["address"] == expected
+    assert ("num_cpus" in calls[0]) == (address is None)
+    assert calls[-1] == {"shutdown": True}
+
+
 # --- on a local Ray ------------------------------------------------------------------------------
 
 

@@ -55,20 +55,21 @@ async def read_upload(upload: StarletteUpload, max_bytes: int, what: str = "imag
     return data
 
 
+def _doc(field: str) -> str | None:
+    """The form field's description is the options model's own."""
+    return RemoveOptions.model_fields[field].description
+
+
 async def remove_options(
     request: Request,
     format: Annotated[Literal["png", "webp", "jpg", "jpeg"], Form(
-        description="Output format.")] = "png",
-    mask_only: Annotated[bool, Form(description="Return the alpha mask as a grey image.")] = False,
-    bg_color: Annotated[str | None, Form(
-        description="Background colour instead of transparency: #81d4fa, fff, 81d4fa80, white."
-    )] = None,
-    bg_image: Annotated[UploadFile | None, File(
-        description="Background image (scaled to cover).")] = None,
-    crop: Annotated[bool, Form(description="Crop to the subject.")] = False,
-    margin: Annotated[int, Form(ge=0, le=MAX_MARGIN,
-                                description="Margin around the crop, px.")] = 0,
-    refine: Annotated[bool, Form(description="Edge-aware alpha refinement.")] = False,
+        description=_doc("format"))] = "png",
+    mask_only: Annotated[bool, Form(description=_doc("mask_only"))] = False,
+    bg_color: Annotated[str | None, Form(description=_doc("bg_color"))] = None,
+    bg_image: Annotated[UploadFile | None, File(description=_doc("bg_image"))] = None,
+    crop: Annotated[bool, Form(description=_doc("crop"))] = False,
+    margin: Annotated[int, Form(ge=0, le=MAX_MARGIN, description=_doc("margin"))] = 0,
+    refine: Annotated[bool, Form(description=_doc("refine"))] = False,
 ) -> RemoveOptions:
     """The form fields of bgbye's routes, as the one options model (validated here, once)."""
     backend = get_backend(request)
