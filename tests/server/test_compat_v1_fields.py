@@ -38,6 +38,14 @@ def test_unknown_form_fields_are_named(client: TestClient, png_bytes: bytes) -> 
     assert_error(client.get("/v1/models?verbose=1"), 422, "unknown_field")
 
 
+def test_seed_routes_refuse_unknown_fields_too(client: TestClient, png_bytes: bytes) -> None:
+    r = client.post("/process/local", files={"image": ("a.png", png_bytes)},
+                    data={"model": "tiny", "format": "webp"})
+    assert "format" in assert_error(r, 422, "unknown_field")["message"]
+    r = client.post("/process/local", files={"image": ("a.png", png_bytes)}, data={"model": ""})
+    assert r.status_code == 200, r.text
+
+
 def test_known_fields_still_work(client: TestClient, png_bytes: bytes) -> None:
     r = client.post("/v1/remove", files={"image": ("a.png", png_bytes)},
                     data={"format": "webp", "mask_only": "false", "crop": "false"})
