@@ -85,3 +85,12 @@ def test_errors_keep_rembgs_shape(bgbye_url: str) -> None:  # noqa: F811
     r = httpx.post(f"{bgbye_url}/api/remove", files={"file": ("a.png", image_bytes("PNG"))},
                    timeout=30)
     assert r.status_code == 401 and "X-API-Key" in r.json()["detail"]
+
+
+def test_url_options_and_missing_url(bgbye_url: str, image_server: Any) -> None:  # noqa: F811
+    url = image_server.add("/rembg-mask.png", image_bytes("PNG"))
+    r = httpx.get(f"{bgbye_url}/api/remove", params={"url": url, "om": "True"}, headers=KEY,
+                  timeout=30)
+    assert open_image(r.content).mode == "L"
+    r = httpx.get(f"{bgbye_url}/api/remove", params={"om": "true"}, headers=KEY, timeout=30)
+    assert r.status_code == 422 and "url" in r.json()["detail"]
