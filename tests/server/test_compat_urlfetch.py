@@ -191,3 +191,56 @@ def test_host_names_resolve_before_the_check(allowed: Settings, image_server: An
         assert fetch(url, allowed)[:8] == b"\x89PNG\r\n\x1a\n"
     except UrlFetchError:  # localhost resolved to ::1 first and nothing listens there
         pytest.skip("localhost resolves to an address the image server does not listen on")
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """An HTTPS image server on 127.0.0.1 whose certificate names only "localhost"."""
+    import http.server
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost")
+    body = image_bytes("PNG")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_ctx)
+    httpd.socket = server_ctx.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    yield f"{httpd.server_address[1]}", client_ctx
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_https_connects_to_the_checked_address_and_still_verifies_the_name(
+        allowed: Settings, tls_server: tuple[str, Any]) -> None:
+    port, ctx = tls_server
+    allowed.fetch_allow = "localhost"
+    # The connection goes to the pinned 127.0.0.1 with SNI "localhost": the certificate checks.
+    try:
+        data = asyncio.run(fetch_image(f"https://localhost:{port}/a.png", allowed, verify=ctx))
+    except UrlFetchError as exc:
+        if "::1" in str(exc) or "Connect" in str(exc):
+            pytest.skip("localhost resolves to ::1 first here")
+        raise
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    # The same server by address: the certificate does not name 127.0.0.1, so TLS refuses.
+    allowed.fetch_allow = "127.0.0.1"
+    with pytest.raises(UrlFetchError, match="CERTIFICATE_VERIFY_FAILED|certificate"):
+        asyncio.run(fetch_image(f"https://127.0.0.1:{port}/a.png", allowed, verify=ctx))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -191,14 +192,15 @@ async def _read_body(resp: httpx.Response, settings: Settings, what: str) -> byt
 
 
 async def fetch_image(url: str, settings: Settings, *, what: str = "image",
-                      transport: httpx.AsyncBaseTransport | None = None) -> bytes:
+                      verify: ssl.SSLContext | bool = True) -> bytes:
     """The bytes at ``url``, or a ``UrlFetchError`` / ``ImageTooLargeError`` /
-    ``InvalidImageError`` that says why not."""
+    ``InvalidImageError`` that says why not. ``verify``: TLS trust (tests pass their own CA)."""
     allow = Allow.parse(settings.fetch_allow)
     timeout = httpx.Timeout(settings.fetch_timeout_seconds,
                             connect=min(settings.fetch_timeout_seconds, 5.0))
+    # trust_env=False: a proxy from the environment would resolve names itself, past the guard.
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False,
-                                 transport=transport) as client:
+                                 verify=verify) as client:
         current = url
         for _hop in range(settings.fetch_max_redirects + 1):
             target = await checked_target(current, allow)
