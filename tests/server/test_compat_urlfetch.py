@@ -242,5 +242,5 @@ def test_https_connects_to_the_checked_address_and_still_verifies_the_name(
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     # The same server by address: the certificate does not name 127.0.0.1, so TLS refuses.
     allowed.fetch_allow = "127.0.0.1"
-    with pytest.raises(UrlFetchError, match="CERTIFICATE_VERIFY_FAILED|certificate"):
+    with pytest.raises(UrlFetchError, match=r"CERTIFICATE_VERIFY_FAILED|certificate"):
         asyncio.run(fetch_image(f"https://127.0.0.1:{port}/a.png", allowed, verify=ctx))
