@@ -179,3 +179,27 @@ def test_ray_flag_picks_the_executor(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     else:
         assert isinstance(executor, RayExecutor)
         assert (executor.address, executor.actors) == (address, 3)
+
+
+def test_url_inputs_and_outputs_run_on_the_local_executor(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``-o s3://...`` stays a URL (a Path would fold its '//'); memory:// stands in here."""
+    fsspec = pytest.importorskip("fsspec")
+    from click.testing import CliRunner
+
+    from bgbye import cli
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file("/cli/in/a.png", image_bytes("PNG"))
+    fs.pipe_file("/cli/in/sub/b.jpg", image_bytes("JPEG"))
+    monkeypatch.setattr(cli, "get_settings", lambda: settings)
+    try:
+        result = CliRunner().invoke(cli.cli, ["remove", "memory://cli/in", "-o",
+                                              "memory://cli/out", "--workers", "2"])
+        assert result.exit_code == 0, result.output
+        assert "2 done, 0 skipped, 0 failed" in result.stderr
+        assert "-> memory://cli/out  [engine: tiny (ONNX)]" in result.stderr
+        assert sorted(fs.find("/cli/out")) == ["/cli/out/a.png", "/cli/out/sub/b.png"]
+    finally:
+        fs.rm("/cli", recursive=True)

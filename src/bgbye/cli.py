@@ -41,9 +41,8 @@ def cli(verbose: int) -> None:
     "-o",
     "--output",
     "output",
-    type=click.Path(path_type=Path),
     default=None,
-    help="Output folder (or file, for one input). Default: ./bgbye-out",
+    help="Output folder (or file, for one input), or a URL (s3://...). Default: ./bgbye-out",
 )
 @click.option("-m", "--model", default=None, help="Model name or path to NAME.onnx.")
 @click.option(
@@ -87,7 +86,7 @@ def cli(verbose: int) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary; errors only.")
 def remove(
     inputs: tuple[str, ...],
-    output: Path | None,
+    output: str | None,
     model: str | None,
     provider: str | None,
     fmt: str,
@@ -120,7 +119,8 @@ def remove(
             _fail("'-' (stdin) cannot be combined with other inputs.")
         sys.exit(_remove_stdin(settings, ref, options, output))
     executor = _executor(settings, workers, ray, ray_actors, ray_batch_size)
-    sys.exit(_remove_files(inputs, output or Path("bgbye-out"), ref, options, settings,
+    # A string, not a Path: Path("s3://b/out") would lose a slash and stop being a URL.
+    sys.exit(_remove_files(inputs, output or "bgbye-out", ref, options, settings,
                            executor, overwrite, quiet))
 
 
@@ -135,7 +135,7 @@ def _executor(settings: Settings, workers: int | None, ray: str | None,
     return RayExecutor(ray or settings.ray_address, actors=ray_actors, batch_size=ray_batch_size)
 
 
-def _remove_files(inputs: tuple[str, ...], output: Path, ref: str | None,
+def _remove_files(inputs: tuple[str, ...], output: str, ref: str | None,
                   options: RemoveOptions, settings: Settings, executor: Executor,
                   overwrite: bool, quiet: bool) -> int:
     from tqdm import tqdm
@@ -178,7 +178,7 @@ def _push_summary(settings: Settings, summary: Summary) -> None:
 
 
 def _remove_stdin(
-    settings: Settings, ref: str | None, options: RemoveOptions, output: Path | None
+    settings: Settings, ref: str | None, options: RemoveOptions, output: str | None
 ) -> int:
     from bgbye.atomic import atomic_write_bytes
     from bgbye.engines import threads_per_worker
@@ -188,11 +188,11 @@ def _remove_stdin(
     try:
         remover = Remover.from_model(ref, settings, threads=threads_per_worker(1))
         result = remover.remove_bytes(data, options)
-        if output is None or str(output) == "-":
+        if output is None or output == "-":
             sys.stdout.buffer.write(result.data)
             sys.stdout.buffer.flush()
         else:
-            atomic_write_bytes(output, result.data)
+            atomic_write_bytes(Path(output), result.data)
     except BgbyeError as exc:
         click.echo(f"error: {exc.message}", err=True)
         return 1

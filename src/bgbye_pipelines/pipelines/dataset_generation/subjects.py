@@ -85,7 +85,7 @@ def cut_out(
     options = RemoveOptions(format="png", mask_only=True)
     runner: Executor
     if executor == "ray":
-        runner = RayExecutor()
+        runner = RayExecutor(settings.ray_address)  # RAY_ADDRESS, else a local Ray
     elif executor == "local":
         runner = LocalExecutor(workers)
     else:
