@@ -229,3 +229,11 @@ def test_colour_names_and_hex(box: TestClient, colour: str, rgb: tuple[int, int,
     img = open_image(call(box, image_file_b64=B64, bg_color=colour, format="png").content)
     assert tuple(np.asarray(img.convert("RGB"))[1, 1]) == rgb
     errors_of(call(box, image_file_b64=B64, bg_color="rgb(1,2,3)"), 400, "invalid_bg_color")
+
+
+def test_no_foreground_is_unknown_foreground(client: TestClient) -> None:
+    from tests.server.compat_fixtures import flat_png
+
+    flat = base64.b64encode(flat_png(64, 48)).decode()  # dark and flat: the tiny model keeps none
+    err = errors_of(call(client, image_file_b64=flat), 400, "unknown_foreground")
+    assert err["title"] == "Could not identify foreground in image"

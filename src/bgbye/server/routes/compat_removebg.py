@@ -259,6 +259,9 @@ async def removebg(request: Request, backend: BackendDep) -> Response:
     info = _probe(backend, data)
     options = to_options(req, info, await _background(backend, fields))
     result = await backend.remove(backend.engine_ref(), data, options)
+    if result.foreground is None:  # remove.bg answers this rather than an empty picture
+        raise CompatError("No foreground was found in the image (nothing is left opaque).",
+                          code="unknown_foreground")
     headers = {**_result_headers(req, result), **_rate_headers(backend)}
     body, media = result.data, result.media_type
     if req.format == "zip":
