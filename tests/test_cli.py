@@ -141,7 +141,7 @@ def test_models_list_and_verify(settings: Settings) -> None:
     verify = _run(["models", "verify", "tiny"], settings)
     assert verify.returncode == 0 and b"present, no pinned hash" in verify.stdout
     unknown = _run(["models", "fetch", "nope"], settings)
-    assert unknown.returncode == 2 and b"unknown model 'nope'" in unknown.stderr
+    assert unknown.returncode == 2 and b"Unknown model 'nope'" in unknown.stderr
 
 
 def test_models_verify_detects_tampering(settings: Settings, tmp_path: Path) -> None:

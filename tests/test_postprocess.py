@@ -82,16 +82,19 @@ def test_crop_with_margin_and_mask_only() -> None:
     assert subject_box(np.zeros((4, 4), np.uint8), 3) == (0, 0, 4, 4)
 
 
-def test_refine_snaps_a_blurry_mask_to_the_image_edge() -> None:
-    rgb = np.zeros((40, 40, 3), np.uint8)
-    rgb[:, 20:] = 255  # a sharp edge in the image
-    alpha = np.zeros((40, 40), np.uint8)
-    alpha[:, 16:] = 255  # the mask edge is 4 px off
-    refined = refine_alpha(rgb, alpha)
-    row = refined[20].astype(int)
-    assert row[20] - row[19] > 100  # the alpha edge moved onto the image edge
-    assert row[17] < 200 and row[30] > 240 and row[2] < 15
-    assert refined.dtype == np.uint8
+def test_refine_clears_haze_and_keeps_the_edge_ramp() -> None:
+    alpha = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    refined = refine_alpha(alpha)
+    assert refined.dtype == np.uint8 and refined.shape == alpha.shape
+    flat = refined.ravel().astype(int)
+    assert flat[:65].max() == 0  # faint haze over the background goes
+    assert flat[192:].min() == 255  # a subject's near-opaque pixels become opaque
+    assert (np.diff(flat) >= 0).all() and 0 < flat[128] < 255  # a soft ramp in between
+    rgb = np.zeros((16, 16, 3), np.uint8)
+    served = compose(rgb, alpha, RemoveOptions(mask_only=True, refine=True))
+    assert np.array_equal(served, refined)  # what --refine serves
+    with pytest.raises(ValueError):
+        refine_alpha(alpha, (200, 100))
 
 
 def test_option_validation() -> None:

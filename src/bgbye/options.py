@@ -74,7 +74,8 @@ class RemoveOptions(BaseModel):
         None, repr=False, description="Background image file (scaled to cover).")
     crop: bool = Field(False, description="Crop to the subject.")
     margin: int = Field(0, ge=0, le=MAX_MARGIN, description="Margin around the crop, px.")
-    refine: bool = Field(False, description="Edge-aware alpha refinement (guided filter).")
+    refine: bool = Field(False, description="Clear the faint haze around the subject (alpha levels "
+                        "64..192 stretched to 0..255).")
     layout: Layout | None = Field(
         None, description="Placement: region of interest, crop margins, subject scale and "
                           "position, output size limit (remove.bg's options; see bgbye.layout).")

@@ -12,28 +12,23 @@ from bgbye.options import RemoveOptions, parse_color
 __all__ = ["RemoveOptions", "compose", "cutout", "parse_color", "refine_alpha", "subject_box"]
 
 
-def refine_alpha(
-    rgb: np.ndarray, alpha: np.ndarray, radius: int = 8, eps: float = 1e-3
-) -> np.ndarray:
-    """Edge-aware refinement with a guided filter (He et al.), the image as guide.
+# --refine: alpha levels 64..192 stretched to 0..255. Measured on the test split of the real
+# data (bench/refine_quality.py, u2netp): MAE 0.0740 -> 0.0690, lower on every source (the soft
+# BiRefNet mattes too), while the guided filter it replaces raised it to 0.0871 (halos, smears).
+# u2netp leaves a faint haze (alpha 10-60) over background and a few percent of transparency
+# inside subjects; the curve removes both and keeps a soft ramp at the edge itself.
+REFINE_LEVELS = (64, 192)
 
-    Hand-written because it is ~15 lines of box filters; pymatting's closed-form matting
-    costs seconds per megapixel and pulls in numba.
-    """
-    guide = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    p = alpha.astype(np.float32) / 255.0
-    ksize = (2 * radius + 1, 2 * radius + 1)
 
-    def box(x: np.ndarray) -> np.ndarray:
-        return cv2.boxFilter(x, -1, ksize, borderType=cv2.BORDER_REFLECT)
-
-    mean_i, mean_p = box(guide), box(p)
-    cov_ip = box(guide * p) - mean_i * mean_p
-    var_i = box(guide * guide) - mean_i * mean_i
-    a = cov_ip / (var_i + eps)
-    b = mean_p - a * mean_i
-    q = box(a) * guide + box(b)
-    return np.clip(q * 255.0 + 0.5, 0, 255).astype(np.uint8)
+def refine_alpha(alpha: np.ndarray, levels: tuple[int, int] = REFINE_LEVELS) -> np.ndarray:
+    """Stretch alpha ``levels`` (low, high) to the full 0..255 range: below low is background,
+    above high is subject, the band between becomes the edge ramp."""
+    low, high = levels
+    if not 0 <= low < high <= 255:
+        raise ValueError(f"refine levels must satisfy 0 <= low < high <= 255, got {levels}")
+    ramp = (np.arange(256, dtype=np.float32) - low) * (255.0 / (high - low)) + 0.5
+    lut = np.clip(ramp, 0, 255).astype(np.uint8)
+    return lut[alpha]
 
 
 def subject_box(alpha: np.ndarray, margin: int, threshold: int = 16) -> tuple[int, int, int, int]:
@@ -69,7 +64,7 @@ def compose(
     limits); it is decoded here when not given.
     """
     if options.refine:
-        alpha = refine_alpha(rgb, alpha)
+        alpha = refine_alpha(alpha)
     if options.crop:
         x0, y0, x1, y1 = subject_box(alpha, options.margin)
         rgb, alpha = rgb[y0:y1, x0:x1], alpha[y0:y1, x0:x1]

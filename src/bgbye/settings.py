@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     # through the SSRF guard (comma separated), and the redirects followed.
     fetch_allow: str = ""
     fetch_max_redirects: int = 3
+    # Models (or licence ids) whose non-commercial licence the operator accepts, comma separated.
+    accept_licenses: str = ""
 
     provider_timeout_seconds: float = 60.0
     # Online providers by canonical name. Each client class declares the variables read into

@@ -64,4 +64,4 @@ class EngineCache:
             return providers.build(ref, self.settings, self)
         entry = self.registry.resolve(ref)
         assert entry.path is not None
-        return OnnxEngine(entry.spec, entry.path, threads=self.threads)
+        return OnnxEngine(entry.spec, entry.path, threads=self.threads, cls=entry.cls)

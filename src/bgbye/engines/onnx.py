@@ -1,79 +1,25 @@
-"""ONNX Runtime engine: preprocessing and output decoding come from the ModelSpec."""
+"""ONNX Runtime engine: preprocessing and output decoding come from the ModelSpec.
+
+Session creation (``create_session``) is kept apart from the spec-driven processing in
+``bgbye.engines.preprocess`` so other runtimes reuse the same pre/post-processing.
+"""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import onnxruntime as ort
-from PIL import Image
 
 from bgbye.engines.base import Prediction
+from bgbye.engines.preprocess import check_class, decode_output, input_size, preprocess
+from bgbye.models.licence import licence_info
 from bgbye.models.spec import ModelSpec
 
-_PIL_RESAMPLE = {
-    "lanczos": Image.Resampling.LANCZOS,
-    "bilinear": Image.Resampling.BILINEAR,
-    "area": Image.Resampling.BOX,
-}
-
-
-def _round_to(value: float, multiple: int) -> int:
-    return max(multiple, round(value / multiple) * multiple)
-
-
-def input_size(spec: ModelSpec, width: int, height: int) -> tuple[int, int]:
-    """(W, H) of the network input for an image of this size."""
-    pol = spec.input
-    if pol.resize == "fixed":
-        return pol.size[0], pol.size[-1]
-    if pol.resize == "short_side":
-        scale = pol.size[0] / min(width, height)
-        return _round_to(width * scale, pol.multiple), _round_to(height * scale, pol.multiple)
-    return _round_to(width, pol.multiple), _round_to(height, pol.multiple)
-
-
-def preprocess(spec: ModelSpec, rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 -> (1, 3, h, w) float32, exactly as the spec says."""
-    pol = spec.input
-    h, w = rgb.shape[:2]
-    tw, th = input_size(spec, w, h)
-    if (tw, th) != (w, h):
-        resized = np.asarray(
-            Image.fromarray(rgb).resize((tw, th), _PIL_RESAMPLE[pol.resample]), dtype=np.float32
-        )
-    else:
-        resized = rgb.astype(np.float32)
-    if pol.scale == "max":
-        resized /= max(float(resized.max()), 1e-6)
-    else:
-        resized /= 255.0
-    mean = np.asarray(pol.mean, dtype=np.float32)
-    std = np.asarray(pol.std, dtype=np.float32)
-    x = (resized - mean) / std
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
-
-
-def decode_output(spec: ModelSpec, out: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Network output (1, C, h, w) -> (height, width) uint8 alpha."""
-    pol = spec.output
-    pred: np.ndarray = np.asarray(out, dtype=np.float32)
-    while pred.ndim > 2:
-        pred = pred[0] if pred.shape[0] == 1 or pred.ndim > 3 else pred[pol.channel]
-    if pol.kind == "logits":
-        pred = 1.0 / (1.0 + np.exp(-np.clip(pred, -50, 50)))
-    if pol.normalize == "minmax":
-        lo, hi = float(pred.min()), float(pred.max())
-        pred = (pred - lo) / max(hi - lo, 1e-6)
-    alpha8 = np.clip(pred * 255.0, 0, 255).astype(np.uint8)
-    if alpha8.shape != (height, width):
-        # rembg resizes the 8-bit mask with Lanczos; doing the same keeps parity with it.
-        alpha8 = np.asarray(
-            Image.fromarray(alpha8).resize((width, height), Image.Resampling.LANCZOS)
-        )
-    return alpha8
+__all__ = ["OnnxEngine", "create_session", "decode_output", "input_size", "preprocess"]
 
 
 def _providers() -> list[str]:
@@ -81,33 +27,42 @@ def _providers() -> list[str]:
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
 
 
-class OnnxEngine:
-    """One InferenceSession per model per process; ``run`` is thread-safe in ORT."""
+def create_session(path: Path, *, threads: int = 0) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    if threads > 0:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Memory patterns pre-plan one buffer per concurrent run; without them the arena reuses
+    # blocks: u2netp, 2 threads, peak RSS 869 -> 734 MB at the same CPU time per inference.
+    # (Turning the arena off instead saves a little more memory but costs +30% CPU.)
+    opts.enable_mem_pattern = False
+    return ort.InferenceSession(str(path), opts, providers=_providers())
 
-    def __init__(self, spec: ModelSpec, path: Path, *, threads: int = 0):
+
+class OnnxEngine:
+    """One InferenceSession per model per process; ``run`` is thread-safe in ORT.
+
+    ``cls`` picks the class of a multi-class model (u2net_cloth_seg: upper, lower, full, all).
+    """
+
+    def __init__(self, spec: ModelSpec, path: Path, *, threads: int = 0, cls: str | None = None):
         self.spec = spec
         self.path = Path(path)
-        self.name = spec.name
-        self.label = f"{spec.name} (ONNX)"
-        opts = ort.SessionOptions()
-        if threads > 0:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Memory patterns pre-plan one buffer per concurrent run; without them the arena reuses
-        # blocks: u2netp, 2 threads, peak RSS 869 -> 734 MB at the same CPU time per inference.
-        # (Turning the arena off instead saves a little more memory but costs +30% CPU.)
-        opts.enable_mem_pattern = False
-        self.session = ort.InferenceSession(str(self.path), opts, providers=_providers())
+        self.cls = check_class(spec, cls)
+        self.name = spec.name if self.cls is None else f"{spec.name}:{self.cls}"
+        self.label = f"{self.name} (ONNX)"
+        self.session = create_session(self.path, threads=threads)
         self.input_name = self.session.get_inputs()[0].name
+        self._info: dict[str, Any] = {"engine": self.name, **licence_info(spec)}
         self._lock = threading.Lock()
 
     def predict(self, rgb: np.ndarray, *, source: bytes | None = None) -> Prediction:
         h, w = rgb.shape[:2]
         x = preprocess(self.spec, rgb)
         outputs = self.session.run(None, {self.input_name: x})
-        alpha = decode_output(self.spec, outputs[self.spec.output.index], w, h)
-        return Prediction(alpha=alpha, info={"engine": self.name})
+        alpha = decode_output(self.spec, outputs[self.spec.output.index], w, h, cls=self.cls)
+        return Prediction(alpha=alpha, info=dict(self._info))
 
 
 def resize_alpha(alpha: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -26,6 +26,7 @@ from bgbye.server.routes import (
     ui,
     v1,
 )
+from bgbye.server.routes.docs import install_docs
 from bgbye.server.routes.ui import STATIC_DIR
 from bgbye.server.service import Backend
 from bgbye.settings import Settings, get_settings
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
             await backend.stop()
 
     app = FastAPI(title="bgbye", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  responses=ERROR_RESPONSES)
+                  responses=ERROR_RESPONSES, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.metrics = metrics
     # The compatible APIs answer errors in the shape their clients parse.
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
     app.include_router(compat_removebg.router)
     app.include_router(compat_rembg.router)
     app.include_router(compat_clipdrop.router)
+    install_docs(app)  # offline Swagger UI and ReDoc
     app.mount("/assets", StaticFiles(directory=STATIC_DIR), name="assets")
 
     single, job = body_limits(settings)

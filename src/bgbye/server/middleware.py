@@ -87,12 +87,18 @@ CONTENT_SECURITY_POLICY = (
     "img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
-# FastAPI's Swagger UI and ReDoc pages load from a CDN with inline scripts: no CSP there.
-_NO_CSP_PATHS = ("/docs", "/redoc")
+# Swagger UI and ReDoc (served from the package, routes/docs.py) start from inline scripts; their
+# policy allows those but nothing from elsewhere, so even ReDoc's branding logo is not fetched.
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; worker-src 'self' blob:; font-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+_DOCS_PATHS = ("/docs", "/redoc")
 
 
 class SecurityHeadersMiddleware:
-    """nosniff, no framing and no referrer on every response; the CSP on all but the API docs."""
+    """nosniff, no framing, no referrer and a CSP on every response (the docs have their own)."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -101,7 +107,8 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = not scope["path"].startswith(_NO_CSP_PATHS)
+        csp = (DOCS_CONTENT_SECURITY_POLICY if scope["path"].startswith(_DOCS_PATHS)
+               else CONTENT_SECURITY_POLICY)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -109,8 +116,7 @@ class SecurityHeadersMiddleware:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("X-Frame-Options", "DENY")
                 headers.setdefault("Referrer-Policy", "no-referrer")
-                if csp:
-                    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+                headers.setdefault("Content-Security-Policy", csp)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -16,7 +16,7 @@ from bgbye import imageio
 from bgbye.atomic import atomic_write_bytes
 from bgbye.engines import EngineCache, providers, threads_per_worker
 from bgbye.errors import BgbyeError, InvalidOptionError, UnknownModelError
-from bgbye.models.registry import HEURISTIC
+from bgbye.models.registry import HEURISTIC, parse_ref, unknown_model_message
 from bgbye.monitoring import Metrics
 from bgbye.options import RemoveOptions
 from bgbye.remover import Remover, RemoveResult
@@ -103,9 +103,9 @@ class Backend:
         ref = ref or self.settings.default_model
         if ref in self._removers or ref == HEURISTIC:
             return ref
-        if ref not in self.engines.registry.names():
-            known = ", ".join([*self.engines.registry.names(), HEURISTIC])
-            raise UnknownModelError(f"Unknown model {ref!r}. Known models: {known}.")
+        names = self.engines.registry.names()
+        if parse_ref(ref)[0] not in names:  # NAME or NAME:CLASS (u2net_cloth_seg:upper)
+            raise UnknownModelError(unknown_model_message(ref, [*names, HEURISTIC]))
         return ref
 
     def remover(self, ref: str) -> Remover:
@@ -120,17 +120,12 @@ class Backend:
 
     def models(self) -> dict[str, Any]:
         default = self.settings.default_model
+        registry = self.engines.registry
+        # The same facts as `bgbye models list --json` (licence, size, task, downloaded).
         models = [
-            {
-                "name": name,
-                "description": entry.spec.description,
-                "task": entry.spec.task,
-                "license": entry.spec.license,
-                "available": entry.available,
-                "loaded": name in self._removers,
-                "default": name == default,
-            }
-            for name, entry in sorted(self.engines.registry.entries().items())
+            {**registry.describe(name, entry), "loaded": name in self._removers,
+             "default": name == default}
+            for name, entry in sorted(registry.entries().items())
         ]
         provider_rows = [
             {"name": name, "label": label, "configured": providers.configured(name, self.settings)}

@@ -96,6 +96,8 @@ async def remove(
         "X-Bgbye-Height": str(result.height),
         "X-Bgbye-Mocked": "true" if meta["mocked"] else "false",
     }
+    if "license_notice" in meta["info"]:  # a non-commercial model: every result says so
+        headers["X-Bgbye-License"] = str(meta["info"]["license_notice"])
     return Response(result.data, media_type=result.media_type, headers=headers)
 
 
