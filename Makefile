@@ -40,15 +40,18 @@ model: $(STAMP)
 
 setup: install model
 
-# Debian packages the browser and monitoring tests drive (real chromium, prometheus, pushgateway;
-# node runs the page's naming.js against the Python rule; npm installs axe-core for the browser
-# tests from tests/server/browser_deps/package-lock.json).
+# Debian packages the browser, monitoring and job-store tests drive (real chromium, prometheus,
+# pushgateway, postgresql: the tests start their own cluster in a temp folder; node runs the
+# page's naming.js against the Python rule; npm installs axe-core for the browser tests from
+# tests/server/browser_deps/package-lock.json).
 system-deps:
 	@if ! command -v chromium >/dev/null || ! command -v prometheus >/dev/null \
 	    || ! command -v prometheus-pushgateway >/dev/null || ! command -v promtool >/dev/null \
-	    || ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	    || ! command -v node >/dev/null || ! command -v npm >/dev/null \
+	    || ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
-	    --no-install-recommends chromium prometheus prometheus-pushgateway nodejs npm >/dev/null; \
+	    --no-install-recommends chromium prometheus prometheus-pushgateway nodejs npm postgresql \
+	    >/dev/null; \
 	fi
 	@# npm: the npm remove.bg client test (tests/server/test_compat_npm_removebg.py). Debian
 	@# packages it apart from nodejs; NodeSource's nodejs bundles it.

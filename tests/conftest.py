@@ -5,13 +5,18 @@ from __future__ import annotations
 import io
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from bgbye.settings import Settings
+
+if TYPE_CHECKING:
+    from tests.server.postgres import PostgresCluster
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 CACHE_MODELS = Path(
@@ -99,3 +104,12 @@ def png_bytes() -> bytes:
 @pytest.fixture
 def jpeg_bytes() -> bytes:
     return image_bytes("JPEG", quality=90)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    """One real PostgreSQL for the session; tests take a fresh database each (``new_database``)."""
+    from tests.server.postgres import postgres_cluster
+
+    with postgres_cluster() as cluster:
+        yield cluster

@@ -66,6 +66,17 @@ class Metrics:
         self.queue_rejections = Counter("bgbye_queue_rejections_total",
                                         "Requests refused with 503 (queue full)", registry=r)
         self.jobs = Gauge("bgbye_jobs", "Batch jobs by state", ["state"], registry=r)
+        self.job_queue_items = Gauge(
+            "bgbye_job_queue_items", "Job items waiting for a replica (the shared queue's depth)",
+            registry=r)
+        self.job_leased_items = Gauge("bgbye_job_leased_items",
+                                      "Job items leased to a replica right now", registry=r)
+        self.job_claims = Counter("bgbye_job_claims_total",
+                                  "Job items claimed, by the replica that claimed", ["replica"],
+                                  registry=r)
+        self.job_lease_expiries = Counter(
+            "bgbye_job_lease_expiries_total",
+            "Job items taken over after their replica's lease ran out", registry=r)
         self.provider_calls = Counter(
             "bgbye_provider_calls_total", "Online provider calls by provider and outcome",
             ["provider", "outcome"], registry=r)

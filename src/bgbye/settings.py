@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,17 @@ class Settings(BaseSettings):
     # A request body that sends nothing for this long is answered 408 (slow-upload defence).
     upload_idle_timeout_seconds: float = 30.0
     pushgateway_url: str | None = None
+    # Jobs: PostgreSQL (postgresql://...) shared by replicas; unset, SQLite in storage_dir.
+    database_url: str | None = None
+    database_startup_timeout_seconds: float = 30.0
+    # Job inputs/outputs: a folder or fsspec URL (s3://bucket/prefix); unset, storage_dir.
+    storage_url: str | None = None
+    # This process's name in job leases and metrics (a pod's hostname is its name).
+    replica: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    job_lease_seconds: float = 30.0
+    job_poll_seconds: float = 1.0
+    # On SIGTERM: finish the items in hand for this long, then hand the rest back to the queue.
+    shutdown_grace_seconds: float = 20.0
     # Where `bgbye remove --ray` (without an address) runs; Ray's own variable, read here so
     # the library never reads the environment itself.
     ray_address: str | None = Field(

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from bgbye.server import deps
 from bgbye.server.app import create_app
+from bgbye.server.jobs import job_prefix
 from bgbye.settings import Settings
 from tests import hostile
 from tests.conftest import image_bytes
@@ -185,10 +186,11 @@ def test_stored_files_expire(settings: Settings) -> None:
             os.utime(path, (old, old))
         assert_error(client.get(made["after"]), 404)  # expired on read, and deleted
         assert not (settings.storage_dir / "results" / made["after"].rsplit("/", 1)[1]).exists()
-        backend.jobs._db.execute("UPDATE jobs SET finished = ? WHERE id = ?", (old, job_id))
+        with backend.jobs.store.transaction() as tx:
+            tx.execute("UPDATE jobs SET finished = ? WHERE id = ?", (old, job_id))
         assert backend.sweep() >= 2  # the upload file and the job
         assert not list((settings.storage_dir / "uploads").iterdir())
-        assert not backend.jobs.job_dir(job_id).exists()
+        assert not (settings.storage_dir / job_prefix(job_id)).exists()
         assert client.get(f"/v1/jobs/{job_id}").json()["state"] == "expired"
         assert_error(client.get(f"/v1/jobs/{job_id}/result"), 410, "expired")
 

@@ -1,4 +1,5 @@
-"""Batch jobs: lifecycle, zip input and output, per-item errors, limits, restart."""
+"""Batch jobs: lifecycle, zip input and output, per-item errors, limits, restart; every test
+against both job stores (SQLite, and a real PostgreSQL under the ``postgres`` marker)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,29 @@ from fastapi.testclient import TestClient
 
 from bgbye.errors import InvalidImageError
 from bgbye.server.app import create_app
-from bgbye.server.jobs import JobStore, NewItem
+from bgbye.server.jobs import (
+    JobQueue,
+    JobState,
+    NewItem,
+    input_key,
+    job_prefix,
+    open_queue,
+    open_store,
+    output_key,
+)
 from bgbye.settings import Settings
 from tests.conftest import image_bytes
 from tests.server.conftest import FakeEngine, assert_error, backend_of, inject, open_png
+
+STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(autouse=True, params=STORES)
+def store_kind(request: pytest.FixtureRequest, settings: Settings) -> str:
+    """Runs every test of this module on both stores: PostgreSQL gets a fresh database."""
+    if request.param == "postgres":
+        settings.database_url = request.getfixturevalue("pg_cluster").new_database()
+    return str(request.param)
 
 
 def wait_finished(client: TestClient, job_id: str, timeout: float = 30) -> dict[str, Any]:
@@ -122,25 +142,23 @@ def test_a_job_whose_every_item_fails_is_failed(client: TestClient) -> None:
     assert job["errors"][0]["error"] == {"code": "invalid_image", "message": "cannot"}
 
 
-def _crashed_job(settings: Settings, engine: str = "tiny") -> tuple[str, JobStore]:
-    """A job as a killed server leaves it: accepted (inputs on disk), state running."""
-    store = JobStore(settings.storage_dir)
+def _crashed_job(settings: Settings, engine: str = "tiny") -> tuple[str, JobQueue]:
+    """A job as a killed server leaves it: accepted (inputs stored), state running."""
+    queue = open_queue(settings)
     items = [NewItem(f"{i}.png", image_bytes("PNG", 32, 24)) for i in range(3)]
-    job = store.create(engine, {"format": "png", "mask_only": False, "bg_color": None,
+    job = queue.create(engine, {"format": "png", "mask_only": False, "bg_color": None,
                                 "crop": False, "margin": 0, "refine": False,
                                 "bg_image": False}, items)
-    store.set_state(job.id, "running")
-    return job.id, store
+    queue.store.set_state(job.id, JobState.RUNNING)
+    return job.id, queue
 
 
 def test_restart_resumes_unfinished_jobs(settings: Settings) -> None:
-    job_id, store = _crashed_job(settings)
+    job_id, queue = _crashed_job(settings)
     # Item 0 was finished just before the crash; item 1's input was lost.
-    folder = store.job_dir(job_id)
-    (folder / "out").mkdir()
-    (folder / "out" / "0.png").write_bytes(image_bytes())
-    (folder / "in" / "000001").unlink()
-    store.close()
+    queue.blobs.put(output_key(job_id, "0.png"), image_bytes())
+    queue.blobs.delete(input_key(job_id, 1))
+    queue.close()
     with TestClient(create_app(settings)) as client:
         job = wait_finished(client, job_id)
         assert job["state"] == "done"
@@ -150,8 +168,8 @@ def test_restart_resumes_unfinished_jobs(settings: Settings) -> None:
 
 
 def test_restart_fails_a_job_that_cannot_resume_with_a_reason(settings: Settings) -> None:
-    job_id, store = _crashed_job(settings, engine="u2netp")  # weights absent in the test dir
-    store.close()
+    job_id, queue = _crashed_job(settings, engine="u2netp")  # weights absent in the test dir
+    queue.close()
     with TestClient(create_app(settings)) as client:
         job = wait_finished(client, job_id)
     assert job["state"] == "failed"
@@ -171,7 +189,8 @@ def test_jobs_survive_a_restart_and_expire(settings: Settings) -> None:
         backend.jobs.expire(older_than=time.time() + 1)
         assert client.get(f"/v1/jobs/{job_id}").json()["state"] == "expired"
         assert_error(client.get(f"/v1/jobs/{job_id}/result"), 410, "expired")
-        assert not backend.jobs.job_dir(job_id).exists()
+        assert not backend.jobs.blobs.exists(output_key(job_id, "a.png"))
+        assert not (settings.storage_dir / job_prefix(job_id)).exists()
 
 
 @pytest.mark.parametrize("state", ["done", "failed", "expired", "queued", "running"])
@@ -194,7 +213,7 @@ def test_a_server_stopped_mid_job_resumes_it_on_restart(settings: Settings) -> N
             time.sleep(0.01)
         # Shut down with the job running; the hung image finishes during shutdown.
         threading.Timer(0.3, gate.set).start()
-    store = JobStore(settings.storage_dir)
+    store = open_store(settings)
     stopped = store.get(job_id)
     store.close()
     assert stopped is not None and stopped.state == "running"
@@ -203,3 +222,79 @@ def test_a_server_stopped_mid_job_resumes_it_on_restart(settings: Settings) -> N
         assert job["state"] == "done" and job["counts"]["done"] == 3
         assert sorted(result_zip(client, job_id).namelist()) == ["0.png", "1.png", "2.png"]
     assert slow.calls == 1
+
+
+def test_openapi_documents_the_job_schema(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    view = spec["components"]["schemas"]["JobView"]
+    assert {"id", "state", "counts", "errors", "result", "status_url"} <= set(view["properties"])
+    assert spec["components"]["schemas"]["JobState"]["enum"] == [
+        "queued", "running", "done", "failed", "expired"]
+    for path, method, status in (("/v1/jobs", "post", "202"),
+                                 ("/v1/jobs/{job_id}", "get", "200")):
+        content = spec["paths"][path][method]["responses"][status]["content"]
+        assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/JobView"}
+
+
+def _claims(client: TestClient, replica: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(f'bgbye_job_claims_total{{replica="{replica}"}}'):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("bgbye_job_claims_total is not exported for this replica")
+
+
+def test_job_queue_metrics(client: TestClient, settings: Settings) -> None:
+    before = _claims(client, settings.replica)  # the registry is per process, not per test
+    files = [("images", (f"{i}.png", image_bytes(), "image/png")) for i in range(3)]
+    wait_finished(client, client.post("/v1/jobs", files=files).json()["id"])
+    assert _claims(client, settings.replica) == before + 3
+    text = client.get("/metrics").text
+    assert "bgbye_job_queue_items 0.0" in text and "bgbye_job_leased_items 0.0" in text
+    assert "bgbye_job_lease_expiries_total" in text
+
+
+def test_job_files_on_an_object_store(settings: Settings) -> None:
+    """BGBYE_STORAGE_URL with a non-local fsspec file system (the in-memory one stands in for
+    s3://): inputs, outputs and the zip go through single PUTs and reads, nothing on disk."""
+    import uuid
+
+    settings.storage_url = f"memory://bgbye-{uuid.uuid4().hex}"
+    with TestClient(create_app(settings)) as client:
+        files = [("images", (f"{i}.png", image_bytes(), "image/png")) for i in range(2)]
+        job = wait_finished(client, client.post("/v1/jobs", files=files).json()["id"])
+        assert job["state"] == "done" and job["counts"]["done"] == 2
+        assert sorted(result_zip(client, job["id"]).namelist()) == ["0.png", "1.png"]
+        blobs = backend_of(client).jobs.blobs
+        assert not blobs.local and blobs.exists(output_key(job["id"], "0.png"))
+        assert not blobs.exists(input_key(job["id"], 0))  # done: the input is gone
+    assert not (settings.storage_dir / "jobs").exists()
+
+
+def test_a_stop_past_the_grace_period_hands_items_back(settings: Settings) -> None:
+    """SIGTERM with an item still running after BGBYE_SHUTDOWN_GRACE_SECONDS: its lease is
+    released (no waiting for it to run out), and the next start records the output the late
+    item wrote instead of computing it again."""
+    settings.threads = 1
+    settings.shutdown_grace_seconds = 0.2
+    gate = threading.Event()
+    slow = FakeEngine("tiny", gate=gate)
+    with TestClient(create_app(settings)) as client:
+        inject(client, "tiny", slow)
+        files = [("images", (f"{i}.png", image_bytes(), "image/png")) for i in range(2)]
+        job_id = client.post("/v1/jobs", files=files).json()["id"]
+        deadline = time.monotonic() + 10
+        while slow.calls == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        threading.Timer(1.0, gate.set).start()  # long after the grace period
+    queue = open_queue(settings)
+    rows = list(queue.store.item_rows(job_id))
+    late = queue.blobs.get(output_key(job_id, "0.png"))  # written by the late item
+    queue.close()
+    assert [(r["state"], r["lease_owner"]) for r in rows] == [("pending", None)] * 2
+    with TestClient(create_app(settings)) as client:  # the real tiny model now
+        job = wait_finished(client, job_id)
+        assert job["state"] == "done" and job["counts"]["done"] == 2
+        zf = result_zip(client, job_id)
+        assert zf.read("0.png") == late  # recorded, not recomputed
+        assert zf.read("1.png") != late  # the tiny model's output differs from the fake's

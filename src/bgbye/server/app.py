@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from bgbye import __version__
+from bgbye.errors import BgbyeError
 from bgbye.monitoring import Metrics
 from bgbye.server.errors import ERROR_RESPONSES, install_error_handlers
 from bgbye.server.middleware import (
@@ -108,6 +109,14 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     inference threads)."""
     import uvicorn
 
+    from bgbye.server.jobs.urls import check_database_url
+
+    if settings.database_url:  # a typo fails here, in one sentence, not at the first request
+        try:
+            check_database_url(settings.database_url)
+        except BgbyeError as exc:
+            raise SystemExit(f"error: {exc.message}") from None
+
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # `bgbye serve` configured logging for WARNING already (basicConfig above is then a no-op):
@@ -115,5 +124,13 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     app_log = logging.getLogger("bgbye")
     if app_log.getEffectiveLevel() > logging.INFO:
         app_log.setLevel(logging.INFO)
+    if settings.database_url:  # unreachable for the whole start-up timeout: one line, no trace
+        from bgbye.server.jobs.postgres import migrate_database
+
+        try:
+            migrate_database(settings.database_url,
+                             timeout=settings.database_startup_timeout_seconds)
+        except BgbyeError as exc:
+            raise SystemExit(f"error: {exc.message}") from None
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
                 log_level="info", proxy_headers=True, server_header=False)

@@ -130,6 +130,19 @@ def _validation_message(errors: list[Any]) -> tuple[int, str, str]:
     return 422, "invalid_option", message
 
 
+def public_error(exc: BaseException, context: str = "") -> BgbyeError:
+    """The one mapping from an exception to what a client may see (HTTP answers and job items
+    alike): our errors as they are, except that an OutputError's detail names server paths and
+    goes to the log; anything else is an internal error, logged with its traceback."""
+    if isinstance(exc, OutputError):
+        log.error("%s%s", f"{context}: " if context else "", exc.message)
+        return OutputError(OUTPUT_ERROR_MESSAGE)
+    if isinstance(exc, BgbyeError):
+        return exc
+    log.error("internal error%s", f" ({context})" if context else "", exc_info=exc)
+    return BgbyeError(f"Internal error: {type(exc).__name__}", code="internal_error")
+
+
 # An emulated API's error shape: (status, bgbye code, message, headers) -> its response.
 Envelope = Callable[[int, str, str, dict[str, str] | None], JSONResponse]
 
@@ -151,15 +164,12 @@ def install_error_handlers(app: FastAPI, metrics: Metrics | None = None,
 
     async def on_bgbye(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, BgbyeError)
-        headers = None
-        if isinstance(exc, QueueFullError):
-            headers = {"Retry-After": str(exc.retry_after)}
+        retry_after = getattr(exc, "retry_after", None)  # backpressure: queue full, database down
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         if exc.http_status >= 500:
             log.warning("%s %s -> %s: %s", request.method, request.url.path, exc.code, exc.message)
-        message = exc.message
-        if isinstance(exc, OutputError):  # its detail names server paths: the log keeps it
-            message = OUTPUT_ERROR_MESSAGE
-        return respond(request, exc.http_status, exc.code, message, headers)
+        public = public_error(exc)
+        return respond(request, exc.http_status, public.code, public.message, headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 from bgbye import imageio
-from bgbye.atomic import atomic_write_bytes
 from bgbye.engines import EngineCache, providers, threads_per_worker
 from bgbye.errors import BgbyeError, InvalidOptionError, UnknownModelError
 from bgbye.models.registry import HEURISTIC, parse_ref, unknown_model_message
@@ -21,7 +20,7 @@ from bgbye.monitoring import Metrics
 from bgbye.options import RemoveOptions
 from bgbye.remover import Remover, RemoveResult
 from bgbye.server.inference import InferencePool
-from bgbye.server.jobs import Item, Job, JobRunner, JobStore
+from bgbye.server.jobs import Item, JobRunner, JobSpec, extra_key, open_queue
 from bgbye.server.storage import FileStore
 from bgbye.settings import Settings
 
@@ -39,9 +38,12 @@ class Backend:
         self.engines = EngineCache(settings, threads=threads_per_worker(settings.threads),
                                    metrics=self.metrics)
         self.files = FileStore(settings.storage_dir, settings.result_ttl_seconds)
-        self.jobs = JobStore(settings.storage_dir, self.metrics)
+        self.jobs = open_queue(settings, self.metrics)
         self.pool = InferencePool(settings.threads, settings.queue_size, self.metrics)
-        self.runner = JobRunner(self.jobs, self.pool, self._process_item, self._prepare_job)
+        self.runner = JobRunner(self.jobs.store, self.jobs.blobs, self.pool, _JobWork(self),
+                                replica=settings.replica, metrics=self.metrics,
+                                lease_seconds=settings.job_lease_seconds,
+                                poll_seconds=settings.job_poll_seconds)
         self.default_error: str | None = None  # why the default model is not loaded, if it is not
         self._removers: dict[str, Remover] = {}
         self._sweeper: asyncio.Task[None] | None = None
@@ -62,13 +64,24 @@ class Backend:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        await self.runner.stop()
+        await self.runner.stop(self.settings.shutdown_grace_seconds)
         await asyncio.get_running_loop().run_in_executor(None, self.pool.shutdown)
         self.jobs.close()
 
     @property
     def ready(self) -> bool:
         return self.default_error is None and self.settings.default_model in self._removers
+
+    def not_ready_reason(self) -> str | None:
+        """Why this replica must not get traffic: the model, or the job database (checked on
+        the calling thread)."""
+        if not self.ready:
+            return self.default_error or "the default model is loading"
+        try:
+            self.jobs.store.ping()
+        except BgbyeError as exc:
+            return exc.message
+        return None
 
     def sweep(self) -> int:
         removed = self.files.sweep()
@@ -158,18 +171,22 @@ class Backend:
         return await self.pool.run(lambda: self._remove_sync(ref, data, options))
 
     # -- jobs -------------------------------------------------------------------------------
-    def _prepare_job(self, job: Job) -> None:
-        self.remover(job.engine)  # load the engine now: a failure fails the job with a reason
-
-    def _process_item(self, job: Job, item: Item) -> None:
-        folder = self.jobs.job_dir(job.id)
-        src = folder / "in" / f"{item.idx:06d}"
-        bg_path = folder / BG_IMAGE_FILE
-        bg = bg_path.read_bytes() if bg_path.is_file() else None
-        options = RemoveOptions.from_record(job.options, bg)
-        result = self._remove_sync(job.engine, src.read_bytes(), options)
-        atomic_write_bytes(folder / "out" / item.output, result.data)
-        src.unlink(missing_ok=True)  # done: the output is the record now
-
     def job_extra_files(self, options: RemoveOptions) -> dict[str, bytes]:
         return {BG_IMAGE_FILE: options.bg_image} if options.bg_image is not None else {}
+
+
+class _JobWork:
+    """The server's side of the job runner's ``ItemWork``."""
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+
+    def prepare(self, job: JobSpec) -> None:
+        self.backend.remover(job.engine)  # load the engine now: a failure fails the job
+
+    def process(self, job: JobSpec, item: Item, data: bytes) -> bytes:
+        bg = None
+        if job.options.get("bg_image"):
+            bg = self.backend.jobs.blobs.get(extra_key(job.id, BG_IMAGE_FILE))
+        options = RemoveOptions.from_record(job.options, bg)
+        return self.backend._remove_sync(job.engine, data, options).data

@@ -1,4 +1,5 @@
-"""Files the seed-compatible endpoints hand out: ``uploads/<id>.<ext>`` and ``results/<id>.png``.
+"""Storage: the files the seed-compatible endpoints hand out (``uploads/<id>.<ext>``,
+``results/<id>.png``, a local folder), and the blob store that holds job inputs and outputs.
 
 Ids are 128-bit random tokens; a name is accepted only if it matches the exact shape we create,
 so no request can reach a path outside the storage folder. Files expire after
@@ -7,13 +8,16 @@ so no request can reach a path outside the storage folder. Files expire after
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import shutil
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 from bgbye.atomic import atomic_write_bytes, is_partial
+from bgbye.errors import OutputError
 
 # token_urlsafe(16) -> 22 characters of [A-Za-z0-9_-]
 _NAME = re.compile(r"^[A-Za-z0-9_-]{22}\.(png|jpg|webp|bmp|tiff|gif)$")
@@ -77,3 +81,62 @@ class FileStore:
 
 def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+class BlobStore:
+    """Job inputs and outputs by key (``jobs/<id>/in/000003``), over fsspec: a local folder (the
+    default, also a ReadWriteMany volume shared by replicas) or an object store URL
+    (``s3://bucket/prefix`` with s3fs installed).
+
+    Writes are atomic: temp file + rename on a file system, a single PUT on an object store
+    (an object becomes visible whole or not at all)."""
+
+    def __init__(self, url: str | Path):
+        import fsspec
+        from fsspec.implementations.local import LocalFileSystem
+
+        try:
+            self.fs, root = fsspec.core.url_to_fs(str(url))
+        except (ImportError, ValueError) as exc:
+            raise ValueError(f"Cannot open the storage {str(url)!r}: {exc}") from exc
+        self.root = root.rstrip("/")
+        self.local = isinstance(self.fs, LocalFileSystem)
+        if self.local:
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> str:
+        return f"{self.root}/{key}"
+
+    def put(self, key: str, data: bytes) -> None:
+        if self.local:
+            atomic_write_bytes(Path(self.path(key)), data)
+            return
+        try:
+            self.fs.pipe_file(self.path(key), data)
+        except OSError as exc:
+            raise OutputError(f"Cannot write {self.path(key)}: {exc}") from exc
+
+    def get(self, key: str) -> bytes:
+        data: bytes = self.fs.cat_file(self.path(key))
+        return data
+
+    def exists(self, key: str) -> bool:
+        return bool(self.fs.isfile(self.path(key)))
+
+    def open(self, key: str) -> BinaryIO:
+        fh: BinaryIO = self.fs.open(self.path(key), "rb")
+        return fh
+
+    def modified(self, key: str) -> float:
+        try:
+            return float(self.fs.modified(self.path(key)).timestamp())
+        except (NotImplementedError, OSError, AttributeError):
+            return time.time()
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self.path(key))
+
+    def delete_tree(self, prefix: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(self.path(prefix), recursive=True)

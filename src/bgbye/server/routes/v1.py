@@ -34,7 +34,7 @@ from bgbye.server.errors import (
     NotFoundError,
     TooManyFilesError,
 )
-from bgbye.server.jobs import EXPIRED, FINISHED, NewItem
+from bgbye.server.jobs import FINISHED, Job, JobState, JobView, NewItem
 from bgbye.server.routes.common import result_meta
 from bgbye.server.service import Backend
 from bgbye.server.urlfetch import fetch_image
@@ -195,7 +195,8 @@ async def _job_items(backend: Backend, images: list[UploadFile]) -> list[NewItem
     return items
 
 
-@router.post("/jobs", status_code=202, summary="Start a batch job (many images or one zip)")
+@router.post("/jobs", status_code=202, summary="Start a batch job (many images or one zip)",
+             response_model=JobView)
 async def create_job(
     backend: BackendDep,
     options: OptionsDep,
@@ -203,27 +204,27 @@ async def create_job(
         description="Many image files, or one zip of images (folders are kept in the result).")],
     model: ModelForm = None,
     provider: ProviderForm = None,
-) -> dict[str, Any]:
+) -> JobView:
     ref = backend.engine_ref(model=model or None, provider=provider or None)
     items = await _job_items(backend, images)
     job = await run_in_threadpool(backend.jobs.create, ref, options.to_record(), items,
                                   backend.job_extra_files(options))
     backend.runner.submit(job.id)
-    return {**job.to_dict(), "status_url": f"/v1/jobs/{job.id}"}
+    return job.view()
 
 
-def _job(backend: Backend, job_id: str) -> Any:
+def _job(backend: Backend, job_id: str) -> Job:
     job = backend.jobs.get(job_id) if _JOB_ID.match(job_id) else None
     if job is None:
         raise NotFoundError(f"No job {job_id!r}.", code="unknown_job")
     return job
 
 
-@router.get("/jobs/{job_id}", summary="Job status, counts and per-item errors")
-async def get_job(backend: BackendDep, job_id: str) -> dict[str, Any]:
+@router.get("/jobs/{job_id}", summary="Job status, counts and per-item errors",
+            response_model=JobView)
+async def get_job(backend: BackendDep, job_id: str) -> JobView:
     job = await run_in_threadpool(_job, backend, job_id)
-    data: dict[str, Any] = job.to_dict()
-    return data
+    return job.view()
 
 
 @router.get("/jobs/{job_id}/result", summary="The job's outputs as a zip (streamed)",
@@ -231,11 +232,11 @@ async def get_job(backend: BackendDep, job_id: str) -> dict[str, Any]:
             responses={200: {"content": {"application/zip": {}}}})
 async def get_job_result(backend: BackendDep, job_id: str) -> StreamingResponse:
     job = await run_in_threadpool(_job, backend, job_id)
-    if job.state == EXPIRED:
+    if job.state == JobState.EXPIRED:
         raise GoneError(f"Job {job_id} finished more than "
                         f"{backend.settings.result_ttl_seconds} s ago; its files were deleted.")
     if job.state not in FINISHED:
-        raise ConflictError(f"Job {job_id} is {job.state}; poll GET /v1/jobs/{job_id}.")
+        raise ConflictError(f"Job {job_id} is {job.state.value}; poll GET /v1/jobs/{job_id}.")
     return StreamingResponse(
         backend.jobs.iter_result_zip(job), media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="bgbye-{job_id}.zip"'},
