@@ -53,11 +53,14 @@ system-deps:
 	    --no-install-recommends chromium prometheus prometheus-pushgateway nodejs npm postgresql \
 	    >/dev/null; \
 	fi
-	@# npm: the npm remove.bg client test (tests/server/test_compat_npm_removebg.py). Debian
-	@# packages it apart from nodejs; NodeSource's nodejs bundles it.
-	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm \
-	  >/dev/null; }
+	@# The container tests (tests/deploy/test_container*.py, test_compose_up.py): podman with runc
+	@# (crun fails on the CI kernel's cgroups) and mmdebstrap for the local Debian base image;
+	@# podman-compose comes from PyPI (dev extra).
+	@if ! command -v podman >/dev/null || ! test -x /usr/sbin/runc \
+	    || ! command -v mmdebstrap >/dev/null; then \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    --no-install-recommends podman runc mmdebstrap >/dev/null; \
+	fi
 
 # Serving needs no torch, Ray or test tools: a fresh clone installs the server extra only.
 run: install-server

@@ -47,3 +47,15 @@ def installed_extras(path: Path) -> set[str]:
             for match in _EXTRAS.finditer(ins.args):
                 extras.update(match.group(1).split(","))
     return extras
+
+
+def default_base(path: Path) -> str:
+    """The image ``FROM`` names when built without --build-arg (``ARG`` defaults substituted)."""
+    args: dict[str, str] = {}
+    for ins in instructions(path):
+        if ins.keyword == "ARG" and "=" in ins.args:
+            key, _, value = ins.args.partition("=")
+            args[key] = value
+        elif ins.keyword == "FROM":
+            return re.sub(r"\$\{?(\w+)\}?", lambda m: args[m.group(1)], ins.args.split()[0])
+    raise ValueError(f"{path}: no FROM")

@@ -90,3 +90,17 @@ def test_training_pushes_to_the_compose_pushgateway(compose: dict[str, Any]) -> 
     env = compose["services"]["train"]["environment"]
     assert env["BGBYE_PUSHGATEWAY_URL"] == "http://pushgateway:9091"
     assert any(v.startswith("../data:") for v in compose["services"]["train"]["volumes"])
+
+
+def test_the_ci_override_is_valid_and_leaves_the_published_images(
+        schema: dict[str, Any], compose: dict[str, Any]) -> None:
+    override = yaml.safe_load((DOCKER / "compose.ci.yaml").read_text())
+    assert errors(schema, override) == []
+    assert set(override["services"]) == {"ui", "prometheus", "pushgateway"} <= set(
+        compose["services"])
+    # Users keep the published images; only CI swaps in the locally built ones.
+    assert compose["services"]["prometheus"]["image"].startswith("prom/prometheus:")
+    assert compose["services"]["pushgateway"]["image"].startswith("prom/pushgateway:")
+    for name, service in override["services"].items():
+        assert service["image"].startswith("${BGBYE_CI_"), name
+        assert service["network_mode"] == "host"
