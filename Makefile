@@ -43,7 +43,8 @@ setup: install model
 # Debian packages the browser, monitoring and job-store tests drive (real chromium, prometheus,
 # pushgateway, postgresql: the tests start their own cluster in a temp folder; node runs the
 # page's naming.js against the Python rule; npm installs axe-core for the browser tests from
-# tests/server/browser_deps/package-lock.json).
+# tests/server/browser_deps/package-lock.json, and the npm remove.bg client for
+# tests/server/test_compat_npm_removebg.py from tests/server/npm_removebg/package-lock.json).
 system-deps:
 	@if ! command -v chromium >/dev/null || ! command -v prometheus >/dev/null \
 	    || ! command -v prometheus-pushgateway >/dev/null || ! command -v promtool >/dev/null \

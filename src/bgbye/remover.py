@@ -12,6 +12,7 @@ import numpy as np
 from bgbye import imageio
 from bgbye.engines import EngineCache
 from bgbye.engines.base import Engine, Prediction
+from bgbye.layout import Box, foreground_box
 from bgbye.options import RemoveOptions
 from bgbye.postprocess import compose
 from bgbye.settings import Settings
@@ -28,6 +29,7 @@ class RemoveResult:
     engine: str  # the engine's label: what produced this result
     seconds: float
     info: dict[str, Any] = field(default_factory=dict)
+    foreground: Box | None = None  # the subject's box in the result, when a layout was asked
 
 
 @lru_cache(maxsize=2)
@@ -109,7 +111,12 @@ class Remover:
         start = time.perf_counter()
         rgb = self.decode(data)
         pred = self.predict(rgb, source=data)
-        encoded, out = self.finish(rgb, pred.alpha, options, watermark=watermark_text(pred.info))
+        alpha, foreground = pred.alpha, None
+        if options.layout is not None:  # placement between the engine and the composition
+            rgb, alpha = options.layout.apply(rgb, alpha)
+            foreground = foreground_box(alpha)
+            options = options.model_copy(update={"layout": None})
+        encoded, out = self.finish(rgb, alpha, options, watermark=watermark_text(pred.info))
         return RemoveResult(
             data=encoded,
             media_type=imageio.MEDIA_TYPES[options.output_format],
@@ -119,4 +126,5 @@ class Remover:
             engine=str(pred.info.get("label", self.engine.label)),
             seconds=time.perf_counter() - start,
             info=pred.info,
+            foreground=foreground,
         )

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     ray_address: str | None = Field(
         default=None, validation_alias=AliasChoices("BGBYE_RAY_ADDRESS", "RAY_ADDRESS"))
     fetch_timeout_seconds: float = 10.0
+    # Server-side fetches of image_url / bg_image_url: addresses, networks or host names let
+    # through the SSRF guard (comma separated), and the redirects followed.
+    fetch_allow: str = ""
+    fetch_max_redirects: int = 3
     # Models (or licence ids) whose non-commercial licence the operator accepts, comma separated.
     accept_licenses: str = ""
 
