@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -U pip
 	# torch==2.14.1/torchvision==0.29.1 (train extra) install from local disk on the dev machines.
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[server,train,ray,dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[server,train,ray,dev,openvino,fpng]'
 	rm -f $(VENV)/.installed-*
 	touch $@ $(SERVE_STAMP)
 
@@ -43,7 +43,8 @@ setup: install model
 # Debian packages the browser, monitoring and job-store tests drive (real chromium, prometheus,
 # pushgateway, postgresql: the tests start their own cluster in a temp folder; node runs the
 # page's naming.js against the Python rule; npm installs axe-core for the browser tests from
-# tests/server/browser_deps/package-lock.json).
+# tests/server/browser_deps/package-lock.json, and the npm remove.bg client for
+# tests/server/test_compat_npm_removebg.py from tests/server/npm_removebg/package-lock.json).
 system-deps:
 	@if ! command -v chromium >/dev/null || ! command -v prometheus >/dev/null \
 	    || ! command -v prometheus-pushgateway >/dev/null || ! command -v promtool >/dev/null \

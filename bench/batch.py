@@ -1,9 +1,13 @@
 """bgbye remove vs rembg's `p` loop, same u2netp weights, same folder of 1-megapixel JPEGs.
 
 Alternating runs, medians: images/s, output bytes, peak RSS, and the ratios; plus the alpha
-difference between the two tools' outputs.
+difference between each bgbye configuration's outputs and rembg's. ``--runtime`` and
+``--precision`` take several values: every combination is a tool of the same run (bf16 needs
+OpenVINO, so onnxruntime/bf16 is skipped); int8 needs the u2netp-int8 variant
+(bench/precision.py makes it).
 
     .venv/bin/python bench/batch.py [--images 24] [--runs 3] [--workers 2]
+        [--runtime onnxruntime auto] [--precision fp32 bf16]
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -68,11 +73,26 @@ def alpha_diff(a: Path, b: Path) -> float:
     return float(np.mean(diffs))
 
 
+REMBG = "rembg p (u2netp)"
+
+
+def _bgbye_cmd(py: str, src: Path, workers: int, precision: str) -> Callable[[Path], list[str]]:
+    def cmd(out: Path) -> list[str]:
+        flags = ["-q", "--workers", str(workers), "--precision", precision]
+        return [py, "-m", "bgbye", "remove", str(src), "-o", str(out), *flags]
+
+    return cmd
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=24)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument(
+        "--runtime", nargs="+", default=["auto"], choices=["auto", "onnxruntime", "openvino"]
+    )
+    ap.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16", "int8"])
     args = ap.parse_args()
 
     from bgbye.models.fetch import fetch
@@ -86,61 +106,55 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bgbye-bench-") as tmp:
         src = Path(tmp) / "in"
         make_folder(src, args.images)
-        tools = {
-            "bgbye remove": lambda out: [
-                py,
-                "-m",
-                "bgbye",
-                "remove",
-                str(src),
-                "-o",
-                str(out),
-                "-q",
-                "--workers",
-                str(args.workers),
-            ],
-            "rembg p (u2netp)": lambda out: [
-                py,
-                str(ROOT / "bench" / "_rembg_p.py"),
-                str(src),
-                str(out),
-            ],
+        tools: dict[str, tuple[Callable[[Path], list[str]], dict[str, str]]] = {
+            REMBG: (
+                lambda out: [py, str(ROOT / "bench" / "_rembg_p.py"), str(src), str(out)],
+                env,
+            )
         }
+        for runtime in args.runtime:
+            for precision in args.precision:
+                if runtime == "onnxruntime" and precision == "bf16":
+                    continue  # would fall back to fp32: not a configuration of its own
+                tools[f"bgbye remove ({runtime}, {precision})"] = (
+                    _bgbye_cmd(py, src, args.workers, precision),
+                    {**env, "BGBYE_RUNTIME": runtime},
+                )
         times: dict[str, list[float]] = {k: [] for k in tools}
         rss: dict[str, list[int]] = {k: [] for k in tools}
         outs: dict[str, Path] = {}
+        load_start = os.getloadavg()[0]
+        index = {name: i for i, name in enumerate(tools)}
         for r in range(args.runs):
-            for name, cmd in tools.items() if r % 2 == 0 else reversed(tools.items()):
-                out = Path(tmp) / f"out-{len(outs)}-{r}"
-                t, m = run(cmd(out), env)
+            for name, (cmd, tool_env) in tools.items() if r % 2 == 0 else reversed(tools.items()):
+                # One folder per tool and run: a shared one would let bgbye skip finished outputs.
+                out = Path(tmp) / f"out-{index[name]}-{r}"
+                t, m = run(cmd(out), tool_env)
                 times[name].append(t)
                 rss[name].append(m)
                 outs[name] = out
                 shutil.rmtree(out) if r < args.runs - 1 else None
         n = args.images
-        rows = []
-        for name in tools:
-            med = statistics.median(times[name])
-            rows.append(
-                (name, n / med, folder_bytes(outs[name]) / n / 1024, statistics.median(rss[name]))
-            )
-        ours, base = rows
+        load = (load_start, os.getloadavg()[0])
         print(
             f"\n{n} JPEGs of ~1 MP, {args.runs} alternating runs, medians "
-            f"({os.cpu_count()} cores, bgbye --workers {args.workers})\n"
-        )
-        print("| tool | images/s | output KB/image | peak RSS MB |")
-        print("|---|---:|---:|---:|")
-        for name, ips, kb, mb in rows:
-            print(f"| {name} | {ips:.2f} | {kb:.0f} | {mb:.0f} |")
-        print(
-            f"| **ratio bgbye/rembg** | **{ours[1] / base[1]:.2f}x** | "
-            f"**{ours[2] / base[2]:.2f}x** | **{ours[3] / base[3]:.2f}x** |"
+            f"({os.cpu_count()} cores, bgbye --workers {args.workers}, load average "
+            f"{load[0]:.1f} at the start, {load[1]:.1f} at the end)\n"
         )
         print(
-            f"\nmean |alpha difference| between the two tools: "
-            f"{alpha_diff(outs['bgbye remove'], outs['rembg p (u2netp)']):.3f} levels of 255"
+            "| tool | images/s | vs rembg | output KB/image | peak RSS MB "
+            "| mean abs Δα vs rembg (levels of 255) |"
         )
+        print("|---|---:|---:|---:|---:|---:|")
+        base_ips = n / statistics.median(times[REMBG])
+        for name in tools:
+            ips = n / statistics.median(times[name])
+            diff = "-" if name == REMBG else f"{alpha_diff(outs[name], outs[REMBG]):.3f}"
+            print(
+                f"| {name} | {ips:.2f} | {ips / base_ips:.2f}x | "
+                f"{folder_bytes(outs[name]) / n / 1024:.0f} | "
+                f"{statistics.median(rss[name]):.0f} | {diff} |"
+            )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 Compares thread layouts (one session with N threads, one shared session run by N workers with
 one thread each, N sessions) on the same 320x320 input; the best of them bounds the images/s
-that bgbye, rembg or anything else can reach with these weights.
+that bgbye, rembg or anything else can reach with these weights. With OpenVINO installed, the
+same for bgbye's OpenVINO session at fp32 and bf16: one stream of N threads (the LATENCY
+layout) against N streams of one thread, one infer request per worker (the THROUGHPUT layout,
+what bgbye's executors use).
 
     .venv/bin/python bench/inference_ceiling.py [--runs 20]
 """
@@ -14,6 +17,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -57,7 +61,31 @@ def main() -> None:
         ),
         f"{cores} sessions x 1 thread": (lambda i: many[i % cores].run(None, {name: x}), cores),
     }
-    print(f"\nu2netp inference only, 320x320, {args.runs} runs, {cores} cores\n")
+    from bgbye.engines.runtime import OpenVinoSession, openvino_installed
+
+    if openvino_installed():
+        for precision in ("fp32", "bf16"):
+            latency = OpenVinoSession(Path(path), threads=cores, streams=1, precision=precision)
+            streams = OpenVinoSession(Path(path), threads=1, streams=cores, precision=precision)
+            layouts[f"OpenVINO {precision}: 1 stream x {cores} threads, 1 worker"] = (
+                lambda i, s=latency: s.run(x, 0),
+                1,
+            )
+            layouts[f"OpenVINO {precision}: 1 stream x {cores} threads, {cores} workers"] = (
+                lambda i, s=latency: s.run(x, 0),
+                cores,
+            )
+            layouts[
+                f"OpenVINO {precision}: {cores} streams x 1 thread, {cores} workers (bgbye)"
+            ] = (
+                lambda i, s=streams: s.run(x, 0),
+                cores,
+            )
+    load = os.getloadavg()[0]
+    print(
+        f"\nu2netp inference only, 320x320, {args.runs} runs, {cores} cores, "
+        f"load average {load:.1f}\n"
+    )
     print("| layout | inferences/s |")
     print("|---|---:|")
     for label, (run, workers) in layouts.items():

@@ -130,3 +130,13 @@ def test_encode_rejects_alpha_jpeg_and_unknown_format() -> None:
         imageio.encode(np.zeros((2, 2, 4), np.uint8), "jpg")
     with pytest.raises(InvalidOptionError, match="Unknown output format"):
         imageio.normalize_format("gif")
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_png_encoder_is_lossless_and_straight(channels: int) -> None:
+    """Whichever PNG encoder is installed (fpng or OpenCV), pixels come back identical and
+    colours stay straight (never premultiplied by alpha)."""
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, size=(37, 53, channels), dtype=np.uint8)
+    back = np.asarray(Image.open(io.BytesIO(imageio.encode(img, "png"))))
+    assert back.shape == img.shape and np.array_equal(back, img)

@@ -35,15 +35,19 @@ rembg = pytest.importorskip("rembg")
 
 
 class Recorder:
-    """Wraps an ORT session and keeps a copy of every feed it runs."""
+    """Wraps an ORT session (rembg's) or a bgbye runtime session (ONNX Runtime or OpenVINO)
+    and keeps a copy of every feed it runs."""
 
     def __init__(self, inner: Any):
         self.inner = inner
         self.feeds: list[dict[str, np.ndarray]] = []
 
-    def run(self, names: Any, feed: dict[str, np.ndarray], *args: Any, **kw: Any) -> Any:
-        self.feeds.append({k: np.array(v, copy=True) for k, v in feed.items()})
-        return self.inner.run(names, feed, *args, **kw)
+    def run(self, first: Any, *args: Any, **kw: Any) -> Any:
+        if isinstance(first, np.ndarray):  # bgbye's runtime Session: run(x, output_index)
+            self.feeds.append({self.inner.input_name: np.array(first, copy=True)})
+        else:  # an ORT InferenceSession: run(names, feed)
+            self.feeds.append({k: np.array(v, copy=True) for k, v in args[0].items()})
+        return self.inner.run(first, *args, **kw)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

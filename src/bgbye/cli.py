@@ -84,6 +84,12 @@ def cli(verbose: int) -> None:
 @click.option("--ray-actors", type=int, default=None, help="Ray: inference actors.")
 @click.option("--ray-batch-size", type=int, default=None, help="Ray: images per batch.")
 @click.option("--overwrite", is_flag=True, help="Redo outputs that already exist.")
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16", "int8"]),
+    default=None,
+    help="Inference precision (default BGBYE_PRECISION or fp32); see docs/performance.md.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary; errors only.")
 @click.option("--class", "cls", default=None, metavar="CLASS",
               help="Class of a multi-class model (u2net_cloth_seg: upper, lower, full, all).")
@@ -105,6 +111,7 @@ def remove(
     ray_actors: int | None,
     ray_batch_size: int | None,
     overwrite: bool,
+    precision: str | None,
     quiet: bool,
     cls: str | None,
     accepted: tuple[str, ...],
@@ -113,6 +120,8 @@ def remove(
     from bgbye.engines.providers import engine_ref
 
     settings = with_accepted(get_settings(), accepted)
+    if precision:
+        settings = settings.model_copy(update={"precision": precision})
     if cls:  # NAME:CLASS is how every front end names a class of a multi-class model
         model = f"{model or settings.default_model}:{cls}"
     try:

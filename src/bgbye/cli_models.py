@@ -77,11 +77,18 @@ def models() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def models_list(as_json: bool) -> None:
     """Every model bgbye knows: task, licence, size and whether it is downloaded."""
+    from bgbye.engines.variants import precision_notes
     from bgbye.models.registry import HEURISTIC, Registry
 
     registry = Registry(get_settings())
     rows = [
-        {**registry.describe(name, e), "origin": e.origin, "path": str(e.path) if e.path else None}
+        {
+            **registry.describe(name, e),
+            "origin": e.origin,
+            "path": str(e.path) if e.path else None,
+            # Measured quality of reduced precisions; "lossy" past 0.002 MAE vs fp32.
+            "precisions": precision_notes(e.spec),
+        }
         for name, e in sorted(registry.entries().items())
     ]
     if as_json:
@@ -95,6 +102,8 @@ def models_list(as_json: bool) -> None:
             f"{r['name']:<22} {state:<10} {r['task']:<11} {lic:<14} {r['size']:>9}  "
             f"{r['description']}"
         )
+        for precision, note in r["precisions"].items():
+            click.echo(f"{'':<22}   {precision}: {note}")
     click.echo(
         f"{HEURISTIC:<22} {'ready':<10} {'salient':<11} {'-':<14} {'0 MB':>9}  "
         "OpenCV GrabCut fallback (no model)"
@@ -150,6 +159,43 @@ def models_fetch(
             click.echo(f"error: {exc.message}", err=True)
             status = max(status, 1)
     sys.exit(status)
+
+
+@models.command("quantize")
+@click.argument("name")
+@click.option(
+    "--calibration",
+    "calibration",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="A folder of training images (recursive) to calibrate on.",
+)
+@click.option("--count", type=click.IntRange(1, 10_000), default=32, help="Images used.")
+def models_quantize(name: str, calibration: Path, count: int) -> None:
+    """Write NAME-int8 (static int8, per-channel QDQ) beside NAME, for --precision int8.
+
+    Its quality is not known until measured: bench/precision.py --write scores it against fp32
+    on a held-out split and stores the delta, which `bgbye models list` then shows."""
+    from bgbye.engines.quantize import quantize_int8
+    from bgbye.imageio import read_rgb
+    from bgbye.models.registry import Registry
+
+    files = sorted(
+        p for p in calibration.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"}
+    )
+    if not files:
+        raise click.ClickException(f"no images under {calibration}")
+    picked = files[:: max(1, len(files) // count)][:count]
+    try:
+        entry = Registry(get_settings()).resolve(name)
+        path, _ = quantize_int8(
+            entry,
+            (read_rgb(str(p)) for p in picked),
+            calibration_note=f"{len(picked)} images of {calibration}",
+        )
+    except BgbyeError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"{name}: int8 variant written to {path} (calibrated on {len(picked)} images)")
 
 
 @models.command("verify")

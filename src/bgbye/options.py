@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bgbye import imageio
 from bgbye.errors import InvalidOptionError
+from bgbye.layout import Layout
 
 OutputFormat = Literal["png", "webp", "jpg"]
 MAX_MARGIN = 10_000
@@ -75,6 +76,9 @@ class RemoveOptions(BaseModel):
     margin: int = Field(0, ge=0, le=MAX_MARGIN, description="Margin around the crop, px.")
     refine: bool = Field(False, description="Clear the faint haze around the subject (alpha levels "
                         "64..192 stretched to 0..255).")
+    layout: Layout | None = Field(
+        None, description="Placement: region of interest, crop margins, subject scale and "
+                          "position, output size limit (remove.bg's options; see bgbye.layout).")
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -133,7 +137,8 @@ class RemoveOptions(BaseModel):
     # -- a job's stored form -----------------------------------------------------------------
     def to_record(self) -> dict[str, Any]:
         """JSON-safe; ``bg_image`` says only whether there is one (stored beside the job)."""
-        record = self.model_dump(exclude={"bg_image"})
+        # No layout (only the compatible APIs set one, never in a job): the record stays as is.
+        record = self.model_dump(exclude={"bg_image"} if self.layout else {"bg_image", "layout"})
         record["bg_image"] = self.bg_image is not None
         return record
 

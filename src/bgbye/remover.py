@@ -12,6 +12,7 @@ import numpy as np
 from bgbye import imageio
 from bgbye.engines import EngineCache
 from bgbye.engines.base import Engine, Prediction
+from bgbye.layout import Box, foreground_box
 from bgbye.options import RemoveOptions
 from bgbye.postprocess import compose
 from bgbye.settings import Settings
@@ -28,6 +29,7 @@ class RemoveResult:
     engine: str  # the engine's label: what produced this result
     seconds: float
     info: dict[str, Any] = field(default_factory=dict)
+    foreground: Box | None = None  # the subject's box in the result, when a layout was asked
 
 
 @lru_cache(maxsize=2)
@@ -57,9 +59,14 @@ class Remover:
         settings: Settings | None = None,
         *,
         threads: int | None = None,
+        precision: str | None = None,
+        runtime: str | None = None,
     ) -> Remover:
+        """``precision`` (fp32|bf16|int8) and ``runtime`` (auto|onnxruntime|openvino) default
+        to the settings (BGBYE_PRECISION, BGBYE_RUNTIME)."""
         settings = settings if settings is not None else Settings.defaults()
-        return cls(EngineCache(settings, threads=threads).get(model), settings)
+        cache = EngineCache(settings, threads=threads, runtime=runtime, precision=precision)
+        return cls(cache.get(model), settings)
 
     # The stages are public so batch executors can overlap them across threads.
     def decode(self, data: bytes) -> np.ndarray:
@@ -104,7 +111,12 @@ class Remover:
         start = time.perf_counter()
         rgb = self.decode(data)
         pred = self.predict(rgb, source=data)
-        encoded, out = self.finish(rgb, pred.alpha, options, watermark=watermark_text(pred.info))
+        alpha, foreground = pred.alpha, None
+        if options.layout is not None:  # placement between the engine and the composition
+            rgb, alpha = options.layout.apply(rgb, alpha)
+            foreground = foreground_box(alpha)
+            options = options.model_copy(update={"layout": None})
+        encoded, out = self.finish(rgb, alpha, options, watermark=watermark_text(pred.info))
         return RemoveResult(
             data=encoded,
             media_type=imageio.MEDIA_TYPES[options.output_format],
@@ -114,4 +126,5 @@ class Remover:
             engine=str(pred.info.get("label", self.engine.label)),
             seconds=time.perf_counter() - start,
             info=pred.info,
+            foreground=foreground,
         )

@@ -6,7 +6,7 @@ import os
 import socket
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field
@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     max_pixels: int = 40_000_000
     max_batch_files: int = 500
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    # auto: OpenVINO when installed (bgbye[openvino]) and no GPU, else ONNX Runtime.
+    runtime: Literal["auto", "onnxruntime", "openvino"] = "auto"
+    # fp32 unless asked: bf16 (OpenVINO) and int8 (a quantized variant) trade a measured bit
+    # of quality for speed; see docs/performance.md.
+    precision: Literal["fp32", "bf16", "int8"] = "fp32"
     queue_size: int = 16
     result_ttl_seconds: int = 3600
     # A request body that sends nothing for this long is answered 408 (slow-upload defence).
@@ -60,6 +65,10 @@ class Settings(BaseSettings):
     ray_address: str | None = Field(
         default=None, validation_alias=AliasChoices("BGBYE_RAY_ADDRESS", "RAY_ADDRESS"))
     fetch_timeout_seconds: float = 10.0
+    # Server-side fetches of image_url / bg_image_url: addresses, networks or host names let
+    # through the SSRF guard (comma separated), and the redirects followed.
+    fetch_allow: str = ""
+    fetch_max_redirects: int = 3
     # Models (or licence ids) whose non-commercial licence the operator accepts, comma separated.
     accept_licenses: str = ""
 

@@ -42,7 +42,8 @@ def _assert_whole(paths: list[Path]) -> None:
 
 
 def _remove_cmd(inp: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "bgbye", "remove", str(inp), "-o", str(out), "-q", *extra]
+    # No -q: these tests read the summary line (-q prints errors only).
+    return [sys.executable, "-m", "bgbye", "remove", str(inp), "-o", str(out), *extra]
 
 
 @pytest.mark.slow

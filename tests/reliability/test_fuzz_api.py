@@ -45,7 +45,11 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 OPERATIONS = [("POST", "/process/local"), ("POST", "/process/api"), ("POST", "/v1/remove"),
               ("POST", "/v1/jobs"), ("GET", "/v1/jobs/{job_id}"),
               ("GET", "/v1/jobs/{job_id}/result"), ("GET", "/v1/models"), ("GET", "/healthz"),
-              ("GET", "/readyz"), ("GET", "/metrics")]
+              ("GET", "/readyz"), ("GET", "/metrics"),
+              # The compatible APIs (tests/server/test_compat_*), each in its own error shape.
+              ("POST", "/v1.0/removebg"), ("GET", "/v1.0/account"), ("POST", "/api/remove"),
+              ("GET", "/api/remove"), ("POST", "/remove-background/v1"),
+              ("POST", "/v1/segment")]
 
 
 # Negative (schema-invalid) requests for the operations with a body; the others take only

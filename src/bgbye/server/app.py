@@ -18,7 +18,15 @@ from bgbye.server.middleware import (
     MetricsMiddleware,
     SecurityHeadersMiddleware,
 )
-from bgbye.server.routes import ops, process, ui, v1
+from bgbye.server.routes import (
+    compat_clipdrop,
+    compat_rembg,
+    compat_removebg,
+    ops,
+    process,
+    ui,
+    v1,
+)
 from bgbye.server.routes.docs import install_docs
 from bgbye.server.routes.ui import STATIC_DIR
 from bgbye.server.service import Backend
@@ -67,18 +75,29 @@ def create_app(settings: Settings | None = None, metrics: Metrics | None = None)
                   responses=ERROR_RESPONSES, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.metrics = metrics
-    install_error_handlers(app, metrics)
+    # The compatible APIs answer errors in the shape their clients parse.
+    envelopes = {
+        compat_removebg.PREFIX + "/": compat_removebg.envelope,
+        compat_rembg.PREFIX: compat_rembg.envelope,
+        compat_clipdrop.CLIPDROP_PATH: compat_clipdrop.clipdrop_envelope,
+        compat_clipdrop.PHOTOROOM_PATH: compat_clipdrop.photoroom_envelope,
+    }
+    install_error_handlers(app, metrics, envelopes)
     app.include_router(ui.router)
     app.include_router(process.router)
     app.include_router(v1.router)
     app.include_router(ops.router)
+    app.include_router(compat_removebg.router)
+    app.include_router(compat_rembg.router)
+    app.include_router(compat_clipdrop.router)
     install_docs(app)  # offline Swagger UI and ReDoc
     app.mount("/assets", StaticFiles(directory=STATIC_DIR), name="assets")
 
     single, job = body_limits(settings)
     app.add_middleware(BodyLimitMiddleware,
                        limit_for=lambda path: job if path == "/v1/jobs" else single,
-                       idle_timeout=settings.upload_idle_timeout_seconds, metrics=metrics)
+                       idle_timeout=settings.upload_idle_timeout_seconds, metrics=metrics,
+                       envelopes=envelopes)
     app.add_middleware(SecurityHeadersMiddleware)  # on every response, 413s included
     # Outermost: sees every status, 413s included.
     app.add_middleware(MetricsMiddleware, metrics=metrics)

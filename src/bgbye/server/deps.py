@@ -6,8 +6,10 @@ import hmac
 from typing import Annotated, Literal
 
 from fastapi import Depends, File, Form, Request, UploadFile
+from fastapi.dependencies.models import Dependant
+from starlette.datastructures import UploadFile as StarletteUpload
 
-from bgbye.errors import EmptyInputError, ImageTooLargeError
+from bgbye.errors import EmptyInputError, ImageTooLargeError, InvalidOptionError
 from bgbye.options import MAX_MARGIN, RemoveOptions
 from bgbye.server.errors import UnauthorizedError
 from bgbye.server.service import Backend
@@ -38,7 +40,7 @@ def require_api_key(request: Request) -> None:
         raise UnauthorizedError("A valid X-API-Key header is required.")
 
 
-async def read_upload(upload: UploadFile, max_bytes: int, what: str = "image") -> bytes:
+async def read_upload(upload: StarletteUpload, max_bytes: int, what: str = "image") -> bytes:
     """Read an uploaded file, refusing one over the byte limit before reading it whole."""
     if upload.size is not None and upload.size > max_bytes:
         raise ImageTooLargeError(
@@ -80,3 +82,34 @@ async def remove_options(
 
 
 OptionsDep = Annotated[RemoveOptions, Depends(remove_options)]
+
+
+def _declared(dependant: Dependant) -> tuple[set[str], set[str]]:
+    """(query names, body field names) a route declares, through all its dependencies."""
+    query = {p.alias for p in dependant.query_params}
+    body = {p.alias for p in dependant.body_params}
+    for sub in dependant.dependencies:
+        q, b = _declared(sub)
+        query |= q
+        body |= b
+    return query, body
+
+
+async def reject_unknown_fields(request: Request) -> None:
+    """bgbye's own routes refuse fields they do not know (422 naming them) instead of
+    ignoring them: ``POST /v1/remove?om=true`` must not answer a normal cut-out."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    query, body = _declared(dependant)
+    unknown = sorted(set(request.query_params) - query)
+    ctype = request.headers.get("content-type", "")
+    if body and ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        form = await request.form()  # parsed once: FastAPI's own parse is cached on request
+        unknown += sorted(set(form) - body - set(unknown))
+    if unknown:
+        names = ", ".join(unknown)
+        raise InvalidOptionError(f"Unknown field(s): {names}. This route takes "
+                                 f"{', '.join(sorted(query | body)) or 'no fields'}.",
+                                 code="unknown_field")

@@ -9,6 +9,7 @@ with a generic 500.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -42,6 +43,11 @@ class QueueFullError(BgbyeError):
 class UnauthorizedError(BgbyeError):
     code = "unauthorized"
     http_status = 401
+
+
+class MissingFieldError(BgbyeError):
+    code = "missing_field"
+    http_status = 400
 
 
 class NotFoundError(BgbyeError):
@@ -137,7 +143,25 @@ def public_error(exc: BaseException, context: str = "") -> BgbyeError:
     return BgbyeError(f"Internal error: {type(exc).__name__}", code="internal_error")
 
 
-def install_error_handlers(app: FastAPI, metrics: Metrics | None = None) -> None:
+# An emulated API's error shape: (status, bgbye code, message, headers) -> its response.
+Envelope = Callable[[int, str, str, dict[str, str] | None], JSONResponse]
+
+
+def install_error_handlers(app: FastAPI, metrics: Metrics | None = None,
+                           envelopes: Mapping[str, Envelope] | None = None) -> None:
+    """``envelopes`` maps a path prefix to the error shape of the API emulated there (remove.bg,
+    rembg...): their clients parse their own shape, never ours."""
+    routes = dict(envelopes or {})
+
+    def respond(request: Request, status: int, code: str, message: str,
+                headers: dict[str, str] | None = None) -> JSONResponse:
+        for prefix, envelope in routes.items():
+            if request.url.path.startswith(prefix):
+                if metrics is not None:
+                    metrics.errors.labels(code=code).inc()
+                return envelope(status, code, message, headers)
+        return error_response(status, code, message, headers, metrics)
+
     async def on_bgbye(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, BgbyeError)
         retry_after = getattr(exc, "retry_after", None)  # backpressure: queue full, database down
@@ -145,12 +169,12 @@ def install_error_handlers(app: FastAPI, metrics: Metrics | None = None) -> None
         if exc.http_status >= 500:
             log.warning("%s %s -> %s: %s", request.method, request.url.path, exc.code, exc.message)
         public = public_error(exc)
-        return error_response(exc.http_status, public.code, public.message, headers, metrics)
+        return respond(request, exc.http_status, public.code, public.message, headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         status, code, message = _validation_message(list(exc.errors()))
-        return error_response(status, code, message, metrics=metrics)
+        return respond(request, status, code, message)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -160,12 +184,12 @@ def install_error_handlers(app: FastAPI, metrics: Metrics | None = None) -> None
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
         if not detail or detail == phrase:
             detail = _default_message(request, status, phrase)
-        return error_response(status, code, detail, dict(exc.headers or {}) or None, metrics)
+        return respond(request, status, code, detail, dict(exc.headers or {}) or None)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "Internal server error; see the server log.",
-                              metrics=metrics)
+        return respond(request, 500, "internal_error",
+                       "Internal server error; see the server log.")
 
     app.add_exception_handler(BgbyeError, on_bgbye)
     app.add_exception_handler(RequestValidationError, on_validation)

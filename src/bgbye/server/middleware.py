@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bgbye.monitoring import Metrics
-from bgbye.server.errors import error_response
+from bgbye.server.errors import Envelope, error_response
 
 
 class BodyLimitMiddleware:
@@ -23,11 +23,13 @@ class BodyLimitMiddleware:
     body timeout)."""
 
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int],
-                 idle_timeout: float | None = None, metrics: Metrics | None = None):
+                 idle_timeout: float | None = None, metrics: Metrics | None = None,
+                 envelopes: Mapping[str, Envelope] | None = None):
         self.app = app
         self.metrics = metrics
         self.limit_for = limit_for
         self.idle_timeout = idle_timeout
+        self.envelopes = dict(envelopes or {})  # path prefix -> an emulated API's error shape
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -39,8 +41,16 @@ class BodyLimitMiddleware:
         except ValueError:
             declared = -1
         if declared > limit:
-            await error_response(413, "request_too_large", _message(limit),
-                                 metrics=self.metrics)(scope, receive, send)
+            envelope = next((e for prefix, e in self.envelopes.items()
+                             if scope["path"].startswith(prefix)), None)
+            if envelope is None:
+                response = error_response(413, "request_too_large", _message(limit),
+                                          metrics=self.metrics)
+            else:
+                if self.metrics is not None:
+                    self.metrics.errors.labels(code="request_too_large").inc()
+                response = envelope(413, "request_too_large", _message(limit), None)
+            await response(scope, receive, send)
             return
         seen = 0
         body_done = False

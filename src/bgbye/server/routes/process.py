@@ -12,13 +12,13 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from bgbye.options import RemoveOptions
-from bgbye.server.deps import BackendDep, read_upload, require_api_key
+from bgbye.server.deps import BackendDep, read_upload, reject_unknown_fields, require_api_key
 from bgbye.server.routes.common import result_meta
 from bgbye.server.service import Backend
 from bgbye.server.storage import EXTENSIONS, new_id
 
 router = APIRouter(prefix="/process", tags=["seed-compatible"],
-                   dependencies=[Depends(require_api_key)])
+                   dependencies=[Depends(require_api_key), Depends(reject_unknown_fields)])
 
 
 async def _process(backend: Backend, image: UploadFile, ref: str) -> dict[str, Any]:

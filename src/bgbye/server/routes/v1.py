@@ -7,19 +7,40 @@ import re
 import zipfile
 from pathlib import PurePosixPath
 from typing import Annotated, Any, BinaryIO
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from bgbye.errors import BgbyeError, EmptyInputError, ImageTooLargeError, InvalidImageError
-from bgbye.server.deps import BackendDep, OptionsDep, read_upload, require_api_key
-from bgbye.server.errors import ConflictError, GoneError, NotFoundError, TooManyFilesError
+from bgbye.errors import (
+    BgbyeError,
+    EmptyInputError,
+    ImageTooLargeError,
+    InvalidImageError,
+    InvalidOptionError,
+)
+from bgbye.server.deps import (
+    BackendDep,
+    OptionsDep,
+    read_upload,
+    reject_unknown_fields,
+    require_api_key,
+)
+from bgbye.server.errors import (
+    ConflictError,
+    GoneError,
+    MissingFieldError,
+    NotFoundError,
+    TooManyFilesError,
+)
 from bgbye.server.jobs import FINISHED, Job, JobState, JobView, NewItem
 from bgbye.server.routes.common import result_meta
 from bgbye.server.service import Backend
+from bgbye.server.urlfetch import fetch_image
 
-router = APIRouter(prefix="/v1", tags=["v1"], dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/v1", tags=["v1"],
+                   dependencies=[Depends(require_api_key), Depends(reject_unknown_fields)])
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 ZIP_MAGIC = b"PK\x03\x04"
@@ -49,18 +70,23 @@ async def remove(
     request: Request,
     backend: BackendDep,
     options: OptionsDep,
-    image: Annotated[UploadFile, File(description="The photo (JPEG, PNG, WebP, BMP, TIFF, GIF).")],
+    image: Annotated[UploadFile | None, File(
+        description="The photo (JPEG, PNG, WebP, BMP, TIFF, GIF); or send image_url.")] = None,
+    image_url: Annotated[str | None, Form(
+        description="Fetch the photo from this http(s) URL instead (public addresses only, "
+                    "unless BGBYE_FETCH_ALLOW lists it).")] = None,
     model: ModelForm = None,
     provider: ProviderForm = None,
 ) -> Response:
     ref = backend.engine_ref(model=model or None, provider=provider or None)
-    data = await read_upload(image, backend.settings.max_upload_bytes)
+    data = await _source(backend, image, (image_url or "").strip() or None)
     backend.check_image(data)
     result = await backend.remove(ref, data, options)
     meta = result_meta(result)
     if _wants_json(request):
         return JSONResponse({"image": base64.b64encode(result.data).decode("ascii"), **meta})
-    stem = PurePosixPath(image.filename or "image").stem or "image"
+    name = image.filename if image is not None else urlsplit(image_url or "").path
+    stem = PurePosixPath(name or "image").stem or "image"
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", stem)[:100]
     headers = {
         "Content-Disposition": f'inline; filename="{stem}.{result.format}"',
@@ -73,6 +99,18 @@ async def remove(
     if "license_notice" in meta["info"]:  # a non-commercial model: every result says so
         headers["X-Bgbye-License"] = str(meta["info"]["license_notice"])
     return Response(result.data, media_type=result.media_type, headers=headers)
+
+
+async def _source(backend: Backend, image: UploadFile | None, url: str | None) -> bytes:
+    """The image bytes: the upload or the URL's, exactly one of them."""
+    uploaded = image is not None and bool(image.filename or image.size)
+    if uploaded and url:
+        raise InvalidOptionError("Send either image or image_url, not both.")
+    if url:
+        return await fetch_image(url, backend.settings)
+    if image is None or not uploaded:
+        raise MissingFieldError("image: send the photo as `image`, or its URL as `image_url`.")
+    return await read_upload(image, backend.settings.max_upload_bytes)
 
 
 def _check(backend: Backend, name: str, data: bytes) -> NewItem:
