@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -30,10 +29,11 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from bgbye.monitoring import TRAINING_JOB, push_metrics
+from bgbye.settings import Settings
 
 log = logging.getLogger(__name__)
 
-URL_ENV = "BGBYE_PUSHGATEWAY_URL"
+URL_ENV = "BGBYE_PUSHGATEWAY_URL"  # read through bgbye.settings.Settings.pushgateway_url
 
 # Names the training loop may use for the same thing -> the pushed metric name.
 _ALIASES = {
@@ -101,7 +101,7 @@ class PushgatewayHooks:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
-        self.url = self._url_override or os.environ.get(URL_ENV) or None
+        self.url = self._url_override or Settings().pushgateway_url or None
         if not self.url:
             return
         names = run_params.get("pipeline_names") or [run_params.get("pipeline_name") or None]

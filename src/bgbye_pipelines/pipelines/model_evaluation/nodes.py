@@ -28,14 +28,18 @@ OVERALL = "overall"
 
 
 def make_settings(params: dict[str, Any], exported: dict[str, Any]) -> Settings:
-    """Runtime settings for evaluation; the trained model's folder is one of the model dirs."""
-    overrides: dict[str, Any] = {"pushgateway_url": None}
-    if params["model_dir"]:
-        overrides["model_dir"] = Path(params["model_dir"])
+    """Runtime settings for evaluation; the trained model's folder is one of the model dirs.
+
+    Scores must not depend on the environment (``BGBYE_PRECISION``, ``BGBYE_MAX_PIXELS``...), so
+    this starts from the documented defaults; only where fetched baselines live comes from
+    ``BGBYE_MODEL_DIR`` (through Settings) when conf leaves ``model_dir`` null.
+    """
+    model_dir = Path(params["model_dir"]) if params["model_dir"] else Settings().model_dir
+    update: dict[str, Any] = {"pushgateway_url": None, "model_dir": model_dir,
+                              "extra_model_dirs": [Path(exported["onnx_path"]).parent]}
     if params["threads"]:
-        overrides["threads"] = int(params["threads"])
-    overrides["extra_model_dirs"] = [Path(exported["onnx_path"]).parent]
-    return Settings(**overrides)
+        update["threads"] = int(params["threads"])
+    return Settings.defaults().model_copy(update=update)
 
 
 def model_refs(params: dict[str, Any], exported: dict[str, Any], settings: Settings) -> list[str]:

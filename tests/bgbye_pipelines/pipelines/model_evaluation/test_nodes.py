@@ -94,3 +94,23 @@ def test_matting_errors_are_zero_for_a_perfect_prediction_and_grow_with_error() 
     assert all(v > 0 for v in worse.values())
     slightly = matting.matting_errors(np.clip(gt.astype(int) + 10, 0, 255).astype(np.uint8), gt)
     assert slightly["sad"] < worse["sad"] and slightly["mse"] < worse["mse"]
+
+
+def test_evaluation_settings_ignore_the_environment(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scores must not change with BGBYE_* variables: only the model folder may come from them."""
+    from bgbye.settings import Settings
+    from bgbye_pipelines.pipelines.model_evaluation.nodes import make_settings
+
+    monkeypatch.setenv("BGBYE_PRECISION", "bf16")
+    monkeypatch.setenv("BGBYE_MAX_PIXELS", "10")
+    monkeypatch.setenv("BGBYE_MODEL_DIR", str(tmp_path / "env-models"))
+    exported = {"onnx_path": str(tmp_path / "trained" / "m.onnx")}
+    settings = make_settings({"model_dir": None, "threads": 1}, exported)
+    assert settings.precision == "fp32"
+    assert settings.max_pixels == Settings.defaults().max_pixels
+    assert settings.model_dir == tmp_path / "env-models"
+    assert settings.extra_model_dirs == [tmp_path / "trained"]
+    assert settings.pushgateway_url is None
+    pinned = make_settings({"model_dir": str(tmp_path / "conf"), "threads": None}, exported)
+    assert pinned.model_dir == tmp_path / "conf"
