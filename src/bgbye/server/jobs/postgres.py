@@ -14,7 +14,6 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from bgbye.server.jobs import migrate
-from bgbye.server.jobs.model import ItemState, JobState
 from bgbye.server.jobs.store import Cursor, JobStore, StoreUnavailableError, Tx
 from bgbye.server.jobs.urls import hide_password
 
@@ -76,6 +75,7 @@ def migrate_database(url: str, *, timeout: float = 30.0) -> int:
 
 class PostgresJobStore(JobStore):
     dialect = "postgres"
+    pick_lock = " FOR UPDATE OF i SKIP LOCKED"
 
     def __init__(self, url: str, *, name: str = "bgbye", max_connections: int = 8,
                  wait_seconds: float = 3.0, startup_timeout: float = 30.0):
@@ -102,16 +102,6 @@ class PostgresJobStore(JobStore):
 
     def _lock_job(self, tx: Tx, job_id: str) -> Any:
         return tx.execute("SELECT state FROM jobs WHERE id = ? FOR UPDATE", (job_id,)).fetchone()
-
-    def _pick(self, tx: Tx, now: float, limit: int) -> list[tuple[str, int, str | None]]:
-        rows = tx.execute(
-            "SELECT i.job_id, i.idx, i.lease_owner FROM items i JOIN jobs j ON j.id = i.job_id "
-            "WHERE i.state = ? AND j.state IN (?, ?) "
-            "AND (i.lease_until IS NULL OR i.lease_until < ?) "
-            "ORDER BY j.created, i.job_id, i.idx LIMIT ? FOR UPDATE OF i SKIP LOCKED",
-            (ItemState.PENDING.value, JobState.QUEUED.value, JobState.RUNNING.value, now, limit),
-        ).fetchall()
-        return [(r[0], int(r[1]), r[2]) for r in rows]
 
     def close(self) -> None:
         self._pool.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bgbye.server.jobs import migrate
-from bgbye.server.jobs.model import ItemState, JobState
+from bgbye.server.jobs.model import ItemState
 from bgbye.server.jobs.store import Cursor, JobStore, StoreUnavailableError, Tx
 
 
@@ -70,16 +70,6 @@ class SqliteJobStore(JobStore):
 
     def _now(self, tx: Tx) -> float:
         return time.time()
-
-    def _pick(self, tx: Tx, now: float, limit: int) -> list[tuple[str, int, str | None]]:
-        rows = tx.execute(
-            "SELECT i.job_id, i.idx, i.lease_owner FROM items i JOIN jobs j ON j.id = i.job_id "
-            "WHERE i.state = ? AND j.state IN (?, ?) "
-            "AND (i.lease_until IS NULL OR i.lease_until < ?) "
-            "ORDER BY j.created, i.job_id, i.idx LIMIT ?",
-            (ItemState.PENDING.value, JobState.QUEUED.value, JobState.RUNNING.value, now, limit),
-        ).fetchall()
-        return [(r[0], int(r[1]), r[2]) for r in rows]
 
     def recover(self, worker: str) -> int:
         """The embedded store belongs to one server: at its start, every lease is stale."""

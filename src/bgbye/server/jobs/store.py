@@ -83,9 +83,20 @@ class JobStore(ABC):
     def _now(self, tx: Tx) -> float:
         """The clock leases are measured by (the database's, where it is shared)."""
 
-    @abstractmethod
+    # Appended to the claim query: PostgreSQL locks the picked rows and skips rows another
+    # replica holds; SQLite serialises writers, so it needs nothing.
+    pick_lock: str = ""
+
     def _pick(self, tx: Tx, now: float, limit: int) -> list[tuple[str, int, str | None]]:
         """Lock up to ``limit`` claimable items: (job_id, idx, previous lease owner)."""
+        rows = tx.execute(
+            "SELECT i.job_id, i.idx, i.lease_owner FROM items i JOIN jobs j ON j.id = i.job_id "
+            "WHERE i.state = ? AND j.state IN (?, ?) "
+            "AND (i.lease_until IS NULL OR i.lease_until < ?) "
+            "ORDER BY j.created, i.job_id, i.idx LIMIT ?" + self.pick_lock,
+            (ItemState.PENDING.value, JobState.QUEUED.value, JobState.RUNNING.value, now, limit),
+        ).fetchall()
+        return [(r[0], int(r[1]), r[2]) for r in rows]
 
     def _lock_job(self, tx: Tx, job_id: str) -> Any:
         """The job row, locked until the end of the transaction where the dialect can."""
