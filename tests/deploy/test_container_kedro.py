@@ -31,8 +31,10 @@ def kedro_image() -> str:
 
 
 def kedro(image: str, data: Path, *args: str) -> str:
+    # conf/test's data root is a fresh temp folder per process unless BGBYE_DATA_ROOT names one:
+    # point it at the volume, so each pipeline (one container each) reads the last one's output.
     proc = pm.podman("run", "--rm", *pm.RUN_ARGS, "--read-only", "-v", f"{data}:/app/data",
-                     image, *args, timeout=600)
+                     "-e", "BGBYE_DATA_ROOT=/app/data", image, *args, timeout=600)
     return proc.stdout + proc.stderr
 
 
