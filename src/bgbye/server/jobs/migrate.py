@@ -5,8 +5,14 @@ apply each migration exactly once."""
 
 from __future__ import annotations
 
+import logging
 import re
+import time
+from collections.abc import Callable
 from importlib import resources
+from typing import Any
+
+log = logging.getLogger(__name__)
 
 _FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -29,3 +35,21 @@ def statements(sql: str) -> list[str]:
     """Split a migration file into statements (our files hold no ``;`` inside literals)."""
     lines = [ln for ln in sql.splitlines() if not ln.lstrip().startswith("--")]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def apply_pending(execute: Callable[..., Any], dialect: str, placeholder: str) -> int:
+    """Run every migration not yet recorded in ``schema_migrations`` through ``execute`` (inside
+    the caller's transaction, which holds whatever lock the dialect needs). Returns how many ran."""
+    done = {r[0] for r in execute("SELECT version FROM schema_migrations").fetchall()}
+    record = ("INSERT INTO schema_migrations (version, name, applied) VALUES "
+              f"({placeholder}, {placeholder}, {placeholder})")
+    applied = 0
+    for version, name, sql in migrations(dialect):
+        if version in done:
+            continue
+        for statement in statements(sql):
+            execute(statement)
+        execute(record, (version, name, time.time()))
+        applied += 1
+        log.info("job database: applied migration %s", name)
+    return applied

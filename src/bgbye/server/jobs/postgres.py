@@ -50,18 +50,7 @@ def migrate_database(url: str, *, timeout: float = 30.0) -> int:
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
                     conn.execute(migrate.CREATE_TABLE.replace("REAL", "DOUBLE PRECISION"))
-                    done = {r[0] for r in conn.execute(
-                        "SELECT version FROM schema_migrations").fetchall()}
-                    applied = 0
-                    for version, name, sql in migrate.migrations("postgres"):
-                        if version in done:
-                            continue
-                        for statement in migrate.statements(sql):
-                            conn.execute(statement)
-                        conn.execute("INSERT INTO schema_migrations (version, name, applied) "
-                                     "VALUES (%s, %s, %s)", (version, name, time.time()))
-                        applied += 1
-                        log.info("job database: applied migration %s", name)
+                    applied = migrate.apply_pending(conn.execute, "postgres", "%s")
                 return applied
         except psycopg.OperationalError as exc:
             reason = hide_password(str(exc).strip().splitlines()[0] if str(exc) else "", url)

@@ -44,14 +44,7 @@ class SqliteJobStore(JobStore):
     def _migrate(self) -> None:
         with self.transaction() as tx:
             tx.execute(migrate.CREATE_TABLE)
-            done = {r[0] for r in tx.execute("SELECT version FROM schema_migrations").fetchall()}
-            for version, name, sql in migrate.migrations(self.dialect):
-                if version in done:
-                    continue
-                for statement in migrate.statements(sql):
-                    tx.execute(statement)
-                tx.execute("INSERT INTO schema_migrations (version, name, applied) VALUES "
-                           "(?,?,?)", (version, name, time.time()))
+            migrate.apply_pending(tx.execute, self.dialect, "?")
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
