@@ -15,7 +15,7 @@ from torch import nn
 
 from bgbye.errors import BgbyeError
 from bgbye.models.spec import InputPolicy, ModelSpec, OutputPolicy
-from bgbye_pipelines.ml.model import BuiltModel
+from bgbye_pipelines.ml.model import U2NETP, BuiltModel, ModelBuildError
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,23 @@ def check_parity(module: nn.Module, path: Path, sizes: list[int], tolerance: flo
                           f"{diff:.2e} > {tolerance:.0e}")
     log.info("ONNX parity %s: max abs diff %.2e over sizes %s", path.name, diff, sizes)
     return diff
+
+
+def blend_with_start(best: dict[str, Any], start: BuiltModel, weight: float
+                     ) -> dict[str, Any]:
+    """``weight`` x the fine-tuned weights + (1 - weight) x the starting model's (a weight-space
+    ensemble, WiSE-FT, Wortsman et al. 2022): most of the in-domain gain, less of the drift
+    elsewhere. Only meaningful when the start is a whole trained model (u2netp), not a random
+    decoder on a pretrained encoder."""
+    if not 0.0 <= weight <= 1.0:
+        raise ModelBuildError(f"export.blend_with_start must lie in [0, 1], got {weight}")
+    if start.encoder != U2NETP:
+        raise ModelBuildError(
+            f"export.blend_with_start needs a fully pretrained start (encoder u2netp); "
+            f"{start.encoder} starts from a random decoder: use 1.0")
+    initial = start.module.state_dict()
+    return {k: (weight * v + (1.0 - weight) * initial[k]) if v.is_floating_point() else v
+            for k, v in best.items()}
 
 
 def build_spec(*, name: str, size: int, built: BuiltModel, dynamic_batch: bool,

@@ -190,3 +190,20 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
                          cwd=root, env=env, capture_output=True, text=True, timeout=900,
                          check=True)
     assert f"RESUMED_FROM {done + 1} EPOCHS {done + 1}" in out.stdout
+
+
+def test_blend_with_start_interpolates_float_weights_and_refuses_random_starts() -> None:
+    from bgbye_pipelines.ml.export import blend_with_start
+    from bgbye_pipelines.ml.model import U2NETP, BuiltModel, ModelBuildError
+
+    start = torch.nn.Linear(3, 2)
+    tuned = {k: v + 1.0 for k, v in start.state_dict().items()}
+    built = BuiltModel(module=start, encoder=U2NETP, init="u2netp")
+    for weight in (0.0, 0.25, 1.0):
+        blended = blend_with_start(tuned, built, weight)
+        for k, v in start.state_dict().items():
+            assert torch.allclose(blended[k], v + weight)
+    with pytest.raises(ModelBuildError, match=r"\[0, 1\]"):
+        blend_with_start(tuned, built, 1.5)
+    with pytest.raises(ModelBuildError, match="random decoder"):
+        blend_with_start(tuned, BuiltModel(module=start, encoder="resnet50", init="x"), 0.5)

@@ -152,13 +152,16 @@ def export_model(manifest: pd.DataFrame, summary: dict[str, Any], best: dict[str
     """Best weights -> ONNX + ModelSpec, checked against torch, published as
     ``<output_dir>/<name>.onnx`` + ``<name>.json``; returns (a summary, the model files for the
     versioned ``trained_model`` dataset)."""
-    from bgbye_pipelines.ml.export import build_spec, check_parity, export_onnx
+    from bgbye_pipelines.ml.export import blend_with_start, build_spec, check_parity, export_onnx
     from bgbye_pipelines.ml.model import build_model, keep_first_output
     from bgbye_pipelines.ml.served import ServingHead
 
     name = str(params["name"])
     export_params = dict(params["export"])
     built = build_model(dict(params["model"]))
+    blend = float(export_params.get("blend_with_start", 1.0))
+    if blend != 1.0:
+        best = blend_with_start(best, built, blend)
     built.module.load_state_dict(best)
     head = ServingHead(keep_first_output(built.module), built.export_kind)
     size = int(summary["image_size"])
@@ -178,7 +181,8 @@ def export_model(manifest: pd.DataFrame, summary: dict[str, Any], best: dict[str
                        "images_seen": summary["images_seen"],
                        "per_source_split": summary["data"]},
         metrics={"validation": summary.get("val_metrics", {}), "best_epoch": summary["best_epoch"],
-                 "epochs_run": summary["epochs_run"], "stop_reason": summary["stop_reason"]},
+                 "epochs_run": summary["epochs_run"], "stop_reason": summary["stop_reason"],
+                 "blend_with_start": blend},
         extra={"sha256": sha256_file(onnx_path), "file": onnx_path.name,
                "parameters": {k: params[k] for k in ("model", "loss", "augment", "fit")}
                | {"image_size": size}},
