@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from tqdm.auto import tqdm
 
@@ -66,6 +67,9 @@ class FitConfig:
     # Validate the starting weights first (history row "epoch 0"): the baseline is in the
     # curves, and a run that never beats it keeps the starting weights as its best.
     validate_start: bool = False
+    # Exponential moving average of the weights, decay per step (e.g. 0.95; None = off): what is
+    # validated, kept as best and exported. Fine-tuning with small batches is noisy step to step.
+    ema: float | None = None
     progress: bool = True
 
     @classmethod
@@ -230,6 +234,7 @@ class _Run:
     scheduler: torch.optim.lr_scheduler.LambdaLR
     scaler: torch.amp.GradScaler
     clock: TrainingClock
+    ema: AveragedModel | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     start_epoch: int = 1
     best_score: float = math.inf
@@ -279,12 +284,21 @@ def _setup(model: nn.Module, train_ds: Dataset[Any], val_ds: Dataset[Any], cfg: 
     clock = TrainingClock()
     scheduler = make_scheduler(optimizer, cfg, max(1, len(train_loader)), clock)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
+    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+           if cfg.ema else None)
     return _Run(device, amp, train_loader, val_loader, generator, optimizer, scheduler, scaler,
-                clock)
+                clock, ema)
+
+
+def scored_model(run: _Run, model: nn.Module) -> nn.Module:
+    """The weights that are validated, kept as best and exported: the EMA copy when on."""
+    return run.ema.module if run.ema is not None else model
 
 
 def _restore(run: _Run, model: nn.Module, state: dict[str, Any], cfg: FitConfig) -> None:
     model.load_state_dict(state["model"])
+    if run.ema is not None:
+        run.ema.load_state_dict(state["ema"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
     run.scaler.load_state_dict(state["scaler"])
@@ -303,6 +317,7 @@ def _save_last(run: _Run, model: nn.Module, cfg: FitConfig, epoch: int, fingerpr
                stop_reason: str, path: Path) -> None:
     atomic_torch_save({
         "epoch": epoch, "fingerprint": fingerprint, "model": model.state_dict(),
+        "ema": run.ema.state_dict() if run.ema is not None else None,
         "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
         "scaler": run.scaler.state_dict(), "rng": _rng_state(),
         "loader_rng": run.generator.get_state(), "history": run.history,
@@ -354,7 +369,7 @@ def fit(
         improved = float(row[cfg.monitor]) < run.best_score - cfg.min_delta
         if improved:
             run.best_score, run.best_epoch, run.bad_epochs = float(row[cfg.monitor]), epoch, 0
-            atomic_torch_save({"model": model.state_dict(), "epoch": epoch,
+            atomic_torch_save({"model": scored_model(run, model).state_dict(), "epoch": epoch,
                                "fingerprint": fingerprint}, best_path)
         else:
             run.bad_epochs += 1
@@ -404,7 +419,8 @@ def _run_epoch(run: _Run, model: nn.Module, loss_fn: nn.Module, cfg: FitConfig, 
     train_loss, seen = _train_epoch(model, loss_fn, run, cfg, guard,
                                     desc=f"{name} epoch {epoch}/{cfg.epochs}")
     train_seconds = time.perf_counter() - t0
-    val = evaluate(model, run.val_loader, loss_fn, run.device, run.amp, normalize)
+    val = evaluate(scored_model(run, model), run.val_loader, loss_fn, run.device, run.amp,
+                   normalize)
     seconds = time.perf_counter() - t0
     run.clock.stop()
     return {"epoch": epoch, "train_loss": train_loss, **val, "images": seen,
@@ -447,6 +463,8 @@ def _train_epoch(model: nn.Module, loss_fn: nn.Module, run: _Run, cfg: FitConfig
         run.scaler.step(run.optimizer)
         run.scaler.update()
         run.scheduler.step()
+        if run.ema is not None:
+            run.ema.update_parameters(model)
         total += loss.item() * len(x)
         seen += len(x)
         bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)

@@ -207,3 +207,20 @@ def test_blend_with_start_interpolates_float_weights_and_refuses_random_starts()
         blend_with_start(tuned, built, 1.5)
     with pytest.raises(ModelBuildError, match="random decoder"):
         blend_with_start(tuned, BuiltModel(module=start, encoder="resnet50", init="x"), 0.5)
+
+
+def test_ema_weights_are_validated_kept_as_best_and_resumed(tmp_path: Path) -> None:
+    _, train, val = _setup(tmp_path)
+    result = _fit(tmp_path, train, val, epochs=1, ema=0.5, patience=100)
+    last = torch.load(tmp_path / "ckpt" / LAST, weights_only=False)
+    best = torch.load(result.best_path, weights_only=True)["model"]
+    ema = {k.removeprefix("module."): v for k, v in last["ema"].items() if k != "n_averaged"}
+    raw = last["model"]
+    # the EMA lags the raw weights; what is kept as best (epoch 1 or the start) is never raw
+    assert any(not torch.equal(ema[k], raw[k]) for k in raw)
+    if result.best_epoch == 1:
+        assert all(torch.equal(best[k], ema[k]) for k in best)
+    more = _fit(tmp_path, train, val, epochs=2, ema=0.5, patience=100)
+    assert more.resumed_from == 2
+    resumed = torch.load(tmp_path / "ckpt" / LAST, weights_only=False)["ema"]
+    assert int(resumed["n_averaged"]) == 2 * int(last["ema"]["n_averaged"])
