@@ -1,4 +1,7 @@
-"""Kedro datasets for what the training pipelines hand on: checkpoints and exported models.
+"""Kedro datasets for what the pipelines hand on: image files, checkpoints, exported models.
+
+``ImageFileDataset`` is one image written atomically with bgbye's encoder; the image folders
+(model-input copies, composites) are ``ParallelPartitionedDataset``s of it, saved lazily.
 
 ``ModelDataset`` is versioned in the catalog (``versioned: true``): every export is kept under
 ``<filepath>/<version>/<name>.onnx`` + ``<name>.json``, so an earlier model can be loaded again
@@ -9,12 +12,21 @@ latest one as ``data/06_models/<name>.onnx`` where ``bgbye`` and the server find
 from __future__ import annotations
 
 import io
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from copy import deepcopy
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
 from kedro.io import AbstractDataset, AbstractVersionedDataset, Version
+from kedro_datasets.partitions import PartitionedDataset
+from PIL import Image
 
+from bgbye import imageio
 from bgbye.atomic import atomic_write_bytes, atomic_write_text
+
+log = logging.getLogger(__name__)
 
 ModelFiles = dict[str, Any]  # {"name": str, "onnx": bytes, "spec": str (ModelSpec JSON)}
 
@@ -77,3 +89,65 @@ class TorchStateDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
 
     def _exists(self) -> bool:
         return self._filepath.is_file()
+
+
+class ImageFileDataset(AbstractDataset[np.ndarray, np.ndarray]):
+    """One image file as a uint8 array (H, W) or (H, W, 3); the format is the file's suffix.
+
+    Unlike ``pillow.ImageDataset`` the write is atomic (a killed run leaves no half-written
+    image that a rerun would take for a finished one) and uses bgbye's encoder (cv2/fpng,
+    which release the GIL), so the bytes are those the runtime writes.
+    """
+
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None):
+        self._filepath = Path(filepath)
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+    def _save(self, data: np.ndarray) -> None:
+        atomic_write_bytes(self._filepath, imageio.encode(data, self._filepath.suffix[1:]))
+
+    def _load(self) -> np.ndarray:
+        with Image.open(self._filepath) as img:
+            return np.asarray(img)
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()
+
+
+class ParallelPartitionedDataset(PartitionedDataset):
+    """``partitions.PartitionedDataset`` that saves its partitions on ``workers`` threads.
+
+    With ``skip_existing`` a partition whose file exists is not computed again (its callable
+    is never called): for content-addressed partition names, where an existing file (written
+    atomically) already holds that content. Loading is ``PartitionedDataset``'s.
+    """
+
+    def __init__(self, *, workers: int = 1, skip_existing: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._workers = max(1, int(workers))
+        self._skip_existing = skip_existing
+
+    def save(self, data: dict[str, Any]) -> None:
+        if self._overwrite and self._filesystem.exists(self._normalized_path):
+            self._filesystem.rm(self._normalized_path, recursive=True)
+
+        def one(item: tuple[str, Any]) -> bool:
+            partition_id, value = item
+            partition = self._partition_to_path(partition_id)
+            if self._skip_existing and self._filesystem.exists(partition):
+                return False
+            kwargs = deepcopy(self._dataset_config)
+            kwargs[self._filepath_arg] = self._join_protocol(partition)
+            if callable(value) and self._save_lazily:
+                value = value()
+            self._dataset_type(**kwargs).save(value)
+            return True
+
+        with ThreadPoolExecutor(max_workers=self._workers) as pool:
+            written = sum(pool.map(one, sorted(data.items())))
+        log.info("%s: %d partitions written, %d already there", self._path, written,
+                 len(data) - written)
+        self._invalidate_caches()

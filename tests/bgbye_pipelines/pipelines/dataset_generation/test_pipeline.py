@@ -61,9 +61,10 @@ def test_composites_become_a_training_source(tmp_path: Path) -> None:
             "params:data_preprocessing": {
                 "resolution": 32,
                 "workers": 1,
-                "model_input_dir": str(tmp_path / "mi"),
+                "model_input_dir": str(tmp_path / "root" / "05_model_input"),
             },
         },
+        data_root=tmp_path / "root",
     )
     counts = data["data_report"]["counts"]["composited"]
     n = report["composites"]
