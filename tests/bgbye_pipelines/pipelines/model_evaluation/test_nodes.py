@@ -10,11 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bgbye.cli_models import _test_line
 from bgbye.errors import BgbyeError
+from bgbye.models.registry import Registry
 from bgbye.models.spec import ModelSpec
 from bgbye_pipelines.pipelines.model_evaluation import matting
 from bgbye_pipelines.pipelines.model_evaluation.nodes import (
     evaluate_models,
+    make_settings,
     plot_training_curves,
     render_previews,
     write_report,
@@ -88,6 +91,11 @@ def test_test_metrics_go_into_the_published_spec(setup) -> None:
     served = ModelSpec.load(spec_path)  # still a valid spec, as bgbye reads it
     assert served.metrics["test"]["overall"]["mae"] == mine["overall"]["mae"]
     assert not list(spec_path.parent.glob("*.part"))
+    registry = Registry(make_settings(params, exported))  # what models list / /v1/models show
+    assert registry.describe("mine", registry.entries()["mine"])["test_metrics"] == test
+    line = _test_line(test)  # the line under the model in `bgbye models list`
+    assert f"alpha {test['per_source']['alpha']['mae']:.4f}," in line
+    assert f"beta {test['per_source']['beta']['mae']:.4f} (held out)" in line
     # a second evaluation replaces metrics.test, nothing else
     evaluate_models(manifest, exported, {**params, "baselines": []})
     again = json.loads(spec_path.read_text())
