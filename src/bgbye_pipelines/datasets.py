@@ -1,7 +1,8 @@
 """Kedro datasets for what the pipelines hand on: image files, checkpoints, exported models.
 
-``ImageFileDataset`` is one image written atomically with bgbye's encoder; the image folders
-(model-input copies, composites) are ``ParallelPartitionedDataset``s of it, saved lazily.
+``ImageFileDataset`` is one image written atomically with bgbye's encoder; the model-input
+copies are ``ParallelPartitionedDataset``s of it and the composites an ``ImageSourceDataset``
+(a whole data_ingestion source folder), both saved lazily.
 
 ``ModelDataset`` is versioned in the catalog (``versioned: true``): every export is kept under
 ``<filepath>/<version>/<name>.onnx`` + ``<name>.json``, so an earlier model can be loaded again
@@ -12,13 +13,17 @@ latest one as ``data/06_models/<name>.onnx`` where ``bgbye`` and the server find
 from __future__ import annotations
 
 import io
+import json
 import logging
+import shutil
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from copy import deepcopy
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from kedro.io import AbstractDataset, AbstractVersionedDataset, Version
 from kedro_datasets.partitions import PartitionedDataset
 from PIL import Image
@@ -106,10 +111,10 @@ class ImageFileDataset(AbstractDataset[np.ndarray, np.ndarray]):
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath)}
 
-    def _save(self, data: np.ndarray) -> None:
+    def save(self, data: np.ndarray) -> None:
         atomic_write_bytes(self._filepath, imageio.encode(data, self._filepath.suffix[1:]))
 
-    def _load(self) -> np.ndarray:
+    def load(self) -> np.ndarray:
         with Image.open(self._filepath) as img:
             return np.asarray(img)
 
@@ -151,3 +156,77 @@ class ParallelPartitionedDataset(PartitionedDataset):
         log.info("%s: %d partitions written, %d already there", self._path, written,
                  len(data) - written)
         self._invalidate_caches()
+
+
+PairMaker = Callable[[], tuple[np.ndarray, np.ndarray, dict[str, Any]]]
+
+
+class ImageSourceDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
+    """A folder in data_ingestion's source layout, published whole.
+
+    ``<path>/images/<name>.<image_format>``, ``masks/<name>.png``, ``manifest.csv`` (one row
+    per pair) and ``PROVENANCE.json``. Saved from ``{"pairs": {name: callable}, "provenance":
+    callable}``: each pair callable returns ``(image, mask, manifest row)`` and is called while
+    saving (on ``workers`` threads, so memory stays flat); ``provenance`` gets the finished
+    manifest. Everything is written into ``.<name>.building`` beside ``path`` and swapped in at
+    the end, so a reader (data_ingestion) sees the previous folder or the new one, never a
+    part. Loaded as ``{"path", "manifest", "provenance", "images", "masks"}`` (the image and
+    mask values are load callables, like ``PartitionedDataset``'s).
+    """
+
+    def __init__(self, path: str, image_format: str = "jpg", workers: int = 1,
+                 metadata: dict[str, Any] | None = None):
+        self._path = Path(path)
+        self._image_format = image_format
+        self._workers = max(1, int(workers))
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path), "image_format": self._image_format}
+
+    def save(self, data: dict[str, Any]) -> None:
+        out = self._path
+        build = out.with_name(f".{out.name}.building")
+        shutil.rmtree(build, ignore_errors=True)
+        fmt = self._image_format
+
+        def one(item: tuple[str, PairMaker]) -> dict[str, Any]:
+            name, make = item
+            image, mask, row = make()
+            ImageFileDataset(str(build / "images" / f"{name}.{fmt}")).save(image)
+            ImageFileDataset(str(build / "masks" / f"{name}.png")).save(mask)
+            return {"name": name, "image": f"images/{name}.{fmt}", "mask": f"masks/{name}.png",
+                    **row}
+
+        with ThreadPoolExecutor(max_workers=self._workers) as pool:
+            rows = list(pool.map(one, sorted(data["pairs"].items())))
+        manifest = pd.DataFrame(rows)
+        build.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(build / "manifest.csv", manifest.to_csv(index=False))
+        provenance = data["provenance"](manifest)
+        atomic_write_text(build / "PROVENANCE.json",
+                          json.dumps(provenance, indent=2, default=str))
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if out.exists():
+            out.rename(old)
+        build.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+        log.info("%s: %d pairs published", out, len(manifest))
+
+    def load(self) -> dict[str, Any]:
+        if not self._exists():
+            raise FileNotFoundError(f"no finished source folder at {self._path}")
+        manifest = pd.read_csv(self._path / "manifest.csv")
+        return {
+            "path": str(self._path),
+            "manifest": manifest,
+            "provenance": json.loads((self._path / "PROVENANCE.json").read_text("utf-8")),
+            "images": {n: ImageFileDataset(str(self._path / p)).load
+                       for n, p in zip(manifest["name"], manifest["image"], strict=True)},
+            "masks": {n: ImageFileDataset(str(self._path / p)).load
+                      for n, p in zip(manifest["name"], manifest["mask"], strict=True)},
+        }
+
+    def _exists(self) -> bool:
+        return (self._path / "PROVENANCE.json").is_file()

@@ -261,7 +261,7 @@ def project_catalog(data_root: Path) -> Any:
 
 # Catalog entries that only mean something on disk (lazy image partitions): run_pipeline takes
 # them from the project's catalog instead of holding them in memory.
-ON_DISK = ("model_input_images", "model_input_masks")
+ON_DISK = ("model_input_images", "model_input_masks", "composited_source")
 
 
 def run_pipeline(pipeline: Any, inputs: dict[str, Any], data_root: Path | None = None

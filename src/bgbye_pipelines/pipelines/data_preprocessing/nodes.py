@@ -191,11 +191,11 @@ def make_model_inputs(
     ]
     out["model_input_image"] = [str(root / "images" / i) for i, _ in ids]
     out["model_input_mask"] = [str(root / "masks" / m) for _, m in ids]
-    images = {
+    images: dict[str, Callable[[], np.ndarray]] = {
         i: partial(resized_image, str(path), size)
         for (i, _), path in zip(ids, out["image_path"], strict=True)
     }
-    masks = {
+    masks: dict[str, Callable[[], np.ndarray]] = {
         m: partial(resized_mask, str(path), size)
         for (_, m), path in zip(ids, out["mask_path"], strict=True)
     }

@@ -87,7 +87,8 @@ def test_test_metrics_go_into_the_published_spec(setup) -> None:
             assert row[key] == mine["per_source"][source][key]
         assert row["trained_on"] == metrics["domains"][source]["trained_on"]
         assert row["reference_mae"] == metrics["domains"][source]["reference_mae"]
-    assert test["per_source"]["alpha"]["trained_on"] and not test["per_source"]["beta"]["trained_on"]
+    per_source = test["per_source"]
+    assert per_source["alpha"]["trained_on"] and not per_source["beta"]["trained_on"]
     served = ModelSpec.load(spec_path)  # still a valid spec, as bgbye reads it
     assert served.metrics["test"]["overall"]["mae"] == mine["overall"]["mae"]
     assert not list(spec_path.parent.glob("*.part"))
