@@ -136,25 +136,29 @@ class ParallelPartitionedDataset(PartitionedDataset):
         self._skip_existing = skip_existing
 
     def save(self, data: dict[str, Any]) -> None:
-        if self._overwrite and self._filesystem.exists(self._normalized_path):
-            self._filesystem.rm(self._normalized_path, recursive=True)
+        fs = self._filesystem
+        if self._overwrite and fs.exists(self._normalized_path):
+            fs.rm(self._normalized_path, recursive=True)
+        # One listing instead of a stat per partition: a rerun over a large cache stays cheap.
+        existing = (set(fs.find(self._normalized_path))
+                    if self._skip_existing and fs.exists(self._normalized_path) else set())
+        folder = fs._strip_protocol(self._normalized_path).rstrip(self._sep)
+        todo = [(pid, value) for pid, value in sorted(data.items())
+                if f"{folder}{self._sep}{pid.lstrip(self._sep)}{self._filename_suffix}"
+                not in existing]
 
-        def one(item: tuple[str, Any]) -> bool:
-            partition_id, value = item
-            partition = self._partition_to_path(partition_id)
-            if self._skip_existing and self._filesystem.exists(partition):
-                return False
+        def one(item: tuple[str, Any]) -> None:
+            partition, value = self._partition_to_path(item[0]), item[1]  # validates the id
             kwargs = deepcopy(self._dataset_config)
             kwargs[self._filepath_arg] = self._join_protocol(partition)
             if callable(value) and self._save_lazily:
                 value = value()
             self._dataset_type(**kwargs).save(value)
-            return True
 
         with ThreadPoolExecutor(max_workers=self._workers) as pool:
-            written = sum(pool.map(one, sorted(data.items())))
-        log.info("%s: %d partitions written, %d already there", self._path, written,
-                 len(data) - written)
+            list(pool.map(one, todo))
+        log.info("%s: %d partitions written, %d already there", self._path, len(todo),
+                 len(data) - len(todo))
         self._invalidate_caches()
 
 
