@@ -104,6 +104,8 @@ def models_list(as_json: bool) -> None:
         )
         for precision, note in r["precisions"].items():
             click.echo(f"{'':<22}   {precision}: {note}")
+        if r["test_metrics"]:
+            click.echo(f"{'':<22}   {_test_line(r['test_metrics'])}")
     click.echo(
         f"{HEURISTIC:<22} {'ready':<10} {'salient':<11} {'-':<14} {'0 MB':>9}  "
         "OpenCV GrabCut fallback (no model)"
@@ -113,6 +115,16 @@ def models_list(as_json: bool) -> None:
             "* non-commercial licence: fetch and serve it only after --accept-license NAME "
             "(or BGBYE_ACCEPT_LICENSES=NAME)."
         )
+
+
+def _test_line(test: dict[str, Any]) -> str:
+    """One line of a trained model's test scores: overall, then each source (trained on or
+    held out), so forgetting on other domains is visible in the listing."""
+    sources = ", ".join(
+        f"{name} {row['mae']:.4f}{'' if row.get('trained_on') else ' (held out)'}"
+        for name, row in test.get("per_source", {}).items()
+    )
+    return f"test MAE {test['overall']['mae']:.4f} on {test['n']} {test['split']} images: {sources}"
 
 
 @models.command("fetch")

@@ -234,10 +234,43 @@ def with_defaults(section: str, params: dict[str, Any]) -> dict[str, Any]:
     return {**env_parameters("test")[section], **params}
 
 
-def run_pipeline(pipeline: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+def project_catalog(data_root: Path) -> Any:
+    """The project's DataCatalog of ``--env test`` with its data root at ``data_root``."""
+    import os
+
+    from kedro.config import OmegaConfigLoader
+    from kedro.io import DataCatalog
+
+    from bgbye_pipelines.data_root import ENV_VAR, temp_data_root
+    from bgbye_pipelines.settings import CONFIG_LOADER_ARGS
+    from tests.bgbye_pipelines.conf_fixtures import CONF
+
+    before = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = str(data_root)
+    temp_data_root.cache_clear()
+    try:
+        conf = OmegaConfigLoader(str(CONF), env="test", **CONFIG_LOADER_ARGS)["catalog"]
+    finally:
+        if before is None:
+            os.environ.pop(ENV_VAR)
+        else:
+            os.environ[ENV_VAR] = before
+        temp_data_root.cache_clear()
+    return DataCatalog.from_config(dict(conf))
+
+
+# Catalog entries that only mean something on disk (lazy image partitions): run_pipeline takes
+# them from the project's catalog instead of holding them in memory.
+ON_DISK = ("model_input_images", "model_input_masks", "composited_source")
+
+
+def run_pipeline(pipeline: Any, inputs: dict[str, Any], data_root: Path | None = None
+                 ) -> dict[str, Any]:
     """Run a Kedro pipeline with SequentialRunner over an in-memory DataCatalog; return every
     dataset's value (inputs, intermediates and outputs). ``params:<section>`` inputs are
-    completed with conf/test's values (see ``with_defaults``)."""
+    completed with conf/test's values (see ``with_defaults``). The ``ON_DISK`` datasets are
+    conf/test's catalog entries under ``data_root`` (params naming their folders, such as
+    ``model_input_dir``, must point there too); their value is the loaded partitions."""
     from kedro.io import DataCatalog, MemoryDataset
     from kedro.runner import SequentialRunner
 
@@ -249,6 +282,13 @@ def run_pipeline(pipeline: Any, inputs: dict[str, Any]) -> dict[str, Any]:
             pass
 
     names = set(pipeline.datasets()) | set(inputs)
-    catalog = DataCatalog({n: Kept(inputs[n]) if n in inputs else Kept() for n in names})
+    datasets = {n: Kept(inputs[n]) if n in inputs else Kept() for n in names}
+    on_disk = [n for n in ON_DISK if n in names]
+    if on_disk:
+        if data_root is None:
+            raise ValueError(f"run_pipeline: {on_disk} need a data_root")
+        project = project_catalog(data_root)
+        datasets.update({n: project.get(n) for n in on_disk})
+    catalog = DataCatalog(datasets)
     SequentialRunner().run(pipeline, catalog)
     return {n: catalog[n].load() for n in names if n in inputs or catalog.exists(n)}

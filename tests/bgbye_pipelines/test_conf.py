@@ -62,3 +62,17 @@ def test_base_keeps_data_and_versions_the_exported_model() -> None:
     assert catalog["model_checkpoint"]["type"].endswith("TorchStateDataset")
     params = env_parameters("shared_u2netp")["model_training"]
     assert params["output_dir"] == "data/06_models" and params["name"] == "bgbye-u2netp"
+
+
+@pytest.mark.parametrize("env", ["base", "test", "shared", "shared_u2netp"])
+def test_the_image_folders_are_catalog_entries_where_the_manifest_says(env: str) -> None:
+    """model_input_images/_masks are partitions under params' model_input_dir (whose paths the
+    manifest records), and the composites are one catalog entry."""
+    catalog = _catalog(env)
+    model_input_dir = env_parameters(env)["data_preprocessing"]["model_input_dir"]
+    for name, folder in (("model_input_images", "images"), ("model_input_masks", "masks")):
+        assert catalog[name]["type"].endswith("ParallelPartitionedDataset")
+        assert catalog[name]["dataset"].endswith("ImageFileDataset")
+        assert catalog[name]["skip_existing"] is True
+        assert catalog[name]["path"] == f"{model_input_dir}/{folder}"
+    assert catalog["composited_source"]["type"].endswith("ImageSourceDataset")

@@ -158,6 +158,9 @@ class Registry:
             "downloaded": entry.available,
             "available": entry.available,
             "url": spec.url,
+            # How a trained model scored as served (model_evaluation writes it): overall and
+            # per source, each source in domain (trained on) or held out.
+            "test_metrics": spec.metrics.get("test"),
         }
 
     @staticmethod

@@ -7,10 +7,13 @@ columns ``MANIFEST_COLUMNS`` (see docs/data.md).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from PIL import Image
 
@@ -21,7 +24,11 @@ from bgbye_pipelines.pipelines.data_preprocessing.report import (
     rejection_summary,
     to_markdown,
 )
-from bgbye_pipelines.pipelines.data_preprocessing.resize import cache_paths, resize_pair
+from bgbye_pipelines.pipelines.data_preprocessing.resize import (
+    partition_ids,
+    resized_image,
+    resized_mask,
+)
 from bgbye_pipelines.pipelines.data_preprocessing.splits import assign_splits, check_leakage
 
 log = logging.getLogger(__name__)
@@ -164,40 +171,38 @@ def split_pairs(valid_pairs: pd.DataFrame, params: dict[str, Any]) -> pd.DataFra
     return out
 
 
-def make_model_inputs(split: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """Resize each pair to ``resolution`` (cached) and return the final manifest."""
+def make_model_inputs(
+    split: pd.DataFrame, params: dict[str, Any]
+) -> tuple[dict[str, Callable[[], np.ndarray]], dict[str, Callable[[], np.ndarray]],
+           pd.DataFrame]:
+    """Each pair at ``resolution``: the ``model_input_images`` and ``model_input_masks``
+    partitions (callables, so the catalog resizes one pair at a time while it saves, and skips
+    the copies it already has) and the final manifest, whose ``model_input_*`` columns are
+    those partitions' files under ``model_input_dir``."""
     size = int(params["resolution"])
     fmt = str(params["image_format"])
-    root = Path(params["model_input_dir"]) / str(size)
+    root = Path(params["model_input_dir"])
     out = split.copy()
-    paths = [
-        cache_paths(root, str(source), str(pair_id).split("/", 1)[1], str(sha), str(mask_sha), fmt)
-        for source, pair_id, sha, mask_sha in zip(
+    ids = [
+        partition_ids(size, str(source), str(pair_id).split("/", 1)[1], str(sha), str(msha), fmt)
+        for source, pair_id, sha, msha in zip(
             out["source"], out["id"], out["sha256"], out["mask_sha256"], strict=True
         )
     ]
-    out["model_input_image"] = [str(p[0]) for p in paths]
-    out["model_input_mask"] = [str(p[1]) for p in paths]
-
-    def one(args: tuple[str, str, str, str]) -> bool:
-        return resize_pair(args[0], args[1], Path(args[2]), Path(args[3]), size, fmt)
-
-    jobs = list(
-        zip(
-            out["image_path"],
-            out["mask_path"],
-            out["model_input_image"],
-            out["model_input_mask"],
-            strict=True,
-        )
-    )
-    with ThreadPoolExecutor(max_workers=_workers(params)) as pool:
-        done = sum(pool.map(one, jobs))
-    log.info("model inputs at %d px: %d resized, %d cached", size, done, len(jobs) - done)
+    out["model_input_image"] = [str(root / "images" / i) for i, _ in ids]
+    out["model_input_mask"] = [str(root / "masks" / m) for _, m in ids]
+    images: dict[str, Callable[[], np.ndarray]] = {
+        i: partial(resized_image, str(path), size)
+        for (i, _), path in zip(ids, out["image_path"], strict=True)
+    }
+    masks: dict[str, Callable[[], np.ndarray]] = {
+        m: partial(resized_mask, str(path), size)
+        for (_, m), path in zip(ids, out["mask_path"], strict=True)
+    }
     manifest = out[MANIFEST_COLUMNS].sort_values("id", kind="stable").reset_index(drop=True)
     manifest[["width", "height"]] = manifest[["width", "height"]].astype("int64")
     check_leakage(manifest)
-    return manifest
+    return images, masks, manifest
 
 
 def build_data_report(

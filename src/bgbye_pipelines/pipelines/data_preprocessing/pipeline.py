@@ -37,7 +37,8 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             node(
                 make_model_inputs,
                 inputs=["split_pairs", "params:data_preprocessing"],
-                outputs="model_input_manifest",
+                # The copies are saved before the manifest that names them.
+                outputs=["model_input_images", "model_input_masks", "model_input_manifest"],
                 name="make_model_inputs",
             ),
             node(

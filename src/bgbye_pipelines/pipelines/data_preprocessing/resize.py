@@ -1,7 +1,7 @@
 """Training-resolution copies of each pair, cached by content so reruns cost nothing.
 
-The cache file name carries both content hashes: a changed image or mask gets a new copy and
-an unchanged one is never decoded again.
+The partition name carries both content hashes: a changed image or mask gets a new copy and
+an unchanged one is never decoded again (``skip_existing`` of the catalog entries).
 """
 
 from __future__ import annotations
@@ -13,18 +13,19 @@ import cv2
 import numpy as np
 
 from bgbye import imageio
-from bgbye.atomic import atomic_write_bytes
 from bgbye_pipelines.pipelines.data_preprocessing.inspect import read_mask
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def cache_paths(
-    root: Path, source: str, key: str, sha256: str, mask_sha256: str, image_format: str
-) -> tuple[Path, Path]:
+def partition_ids(
+    size: int, source: str, key: str, sha256: str, mask_sha256: str, image_format: str
+) -> tuple[str, str]:
+    """Partition ids of a pair's copies in ``model_input_images`` / ``model_input_masks``:
+    ``<size>/<source>/<key>-<hashes>.<format>`` (the mask always ``.png``)."""
     stem = f"{_UNSAFE.sub('_', key)}-{sha256[:10]}{mask_sha256[:6]}"
-    folder = root / _UNSAFE.sub("_", source)
-    return folder / f"{stem}.{image_format}", folder / f"{stem}.png"
+    folder = f"{size}/{_UNSAFE.sub('_', source)}"
+    return f"{folder}/{stem}.{image_format}", f"{folder}/{stem}.png"
 
 
 def _resize(arr: np.ndarray, size: int) -> np.ndarray:
@@ -35,19 +36,11 @@ def _resize(arr: np.ndarray, size: int) -> np.ndarray:
     )
 
 
-def resize_pair(
-    image_path: str,
-    mask_path: str,
-    out_image: Path,
-    out_mask: Path,
-    size: int,
-    image_format: str = "jpg",
-) -> bool:
-    """Write both copies unless cached; True when work was done."""
-    if out_image.is_file() and out_mask.is_file():
-        return False
-    rgb = imageio.decode(Path(image_path).read_bytes())
-    mask = read_mask(Path(mask_path).read_bytes())
-    atomic_write_bytes(out_image, imageio.encode(_resize(rgb, size), image_format))
-    atomic_write_bytes(out_mask, imageio.encode(_resize(mask, size), "png"))
-    return True
+def resized_image(image_path: str, size: int) -> np.ndarray:
+    """The RGB image at ``size`` x ``size`` (called lazily, when its partition is saved)."""
+    return _resize(imageio.decode(Path(image_path).read_bytes()), size)
+
+
+def resized_mask(mask_path: str, size: int) -> np.ndarray:
+    """The single-channel mask at ``size`` x ``size``."""
+    return _resize(read_mask(Path(mask_path).read_bytes()), size)

@@ -1,19 +1,20 @@
-"""dataset_generation nodes: collect subjects, keep confident masks, composite, write a source.
+"""dataset_generation nodes: collect subjects, keep confident masks, composite, report.
 
-The output folder (``output_dir``) has ``images/``, ``masks/``, ``manifest.csv`` (one row per
-composite with its provenance) and ``PROVENANCE.json``: exactly the layout a data_ingestion
-``path`` source reads, so adding it is one entry in ``parameters_data_ingestion.yml``.
+The composites are the catalog entry ``composited_source`` (``ImageSourceDataset``): a folder
+with ``images/``, ``masks/``, ``manifest.csv`` (one row per composite with its provenance) and
+``PROVENANCE.json``, exactly the layout a data_ingestion ``path`` source reads, so adding it is
+one entry in ``parameters_data_ingestion.yml``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
-import shutil
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,6 @@ import pandas as pd
 from PIL import Image
 
 from bgbye import imageio
-from bgbye.atomic import atomic_write_bytes, atomic_write_text
 from bgbye_pipelines.pipelines.data_ingestion.sources import IngestionError
 from bgbye_pipelines.pipelines.data_preprocessing.inspect import read_mask
 from bgbye_pipelines.pipelines.data_preprocessing.report import contact_sheet
@@ -114,7 +114,6 @@ def _rng(seed: int, name: str) -> np.random.Generator:
 class _Canvas:
     """What every composite of one run shares."""
 
-    build: Path
     width: int
     height: int
     seed: int
@@ -122,21 +121,20 @@ class _Canvas:
     bg_files: list[str]
 
 
-def _make_one(subjects: pd.DataFrame, canvas: _Canvas, job: tuple[int, int]) -> dict[str, Any]:
-    """Composite subject ``job[0]`` (variant ``job[1]``) onto a background; its manifest row."""
-    row = subjects.iloc[job[0]]
-    name = f"{_UNSAFE.sub('_', row.subject_id)}__{job[1]}"
-    rng = _rng(canvas.seed, name)
+def _name(row: Any, variant: int) -> str:
+    return f"{_UNSAFE.sub('_', row.subject_id)}__{variant}"
+
+
+def _make_one(row: Any, variant: int, canvas: _Canvas
+              ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Composite one subject (variant ``variant``) onto a background: (image, matte, its
+    manifest row). Seeded by its name, so the same inputs give the same composite."""
+    rng = _rng(canvas.seed, _name(row, variant))
     rgb = imageio.decode(Path(row.image_path).read_bytes())
     alpha = read_mask(Path(row.mask_path).read_bytes())
     bg, bg_ref = background(rng, canvas.bg_files, canvas.width, canvas.height)
     image, matte, info = composite(rgb, alpha, bg, rng, canvas.jitter)
-    atomic_write_bytes(canvas.build / "images" / f"{name}.jpg", imageio.encode(image, "jpg"))
-    atomic_write_bytes(canvas.build / "masks" / f"{name}.png", imageio.encode(matte, "png"))
-    return {
-        "name": name,
-        "image": f"images/{name}.jpg",
-        "mask": f"masks/{name}.png",
+    return image, matte, {
         "subject_id": row.subject_id,
         "subject_source": row.source,
         "subject_image": row.image_path,
@@ -148,41 +146,60 @@ def _make_one(subjects: pd.DataFrame, canvas: _Canvas, job: tuple[int, int]) -> 
     }
 
 
-def _publish(build: Path, out: Path, manifest: pd.DataFrame, params: dict[str, Any]) -> None:
-    """Write the manifest and PROVENANCE.json, then swap the finished folder in whole."""
-    atomic_write_text(build / "manifest.csv", manifest.to_csv(index=False))
-    provenance = {
-        "dataset": "bgbye composites (dataset_generation pipeline)",
-        "license": "derived data: each composite inherits the licence of its subject's source "
-        "(see manifest.csv subject_source) and of its background",
-        "mask_type": "soft alpha matte (feathered subject mask), composited",
-        "built_by": "kedro run --pipeline=dataset_generation",
-        "subject_sources": sorted(manifest["subject_source"].unique().tolist())
-        if len(manifest) else [],
-        "backgrounds": params["backgrounds"]["dir"] or "generated textures",
-        "params": {k: params[k] for k in ("canvas", "composites_per_subject", "seed", "jitter")},
+def _provenance(params: dict[str, Any]) -> Callable[[pd.DataFrame], dict[str, Any]]:
+    """PROVENANCE.json of the composited source, from its finished manifest."""
+
+    def make(manifest: pd.DataFrame) -> dict[str, Any]:
+        return {
+            "dataset": "bgbye composites (dataset_generation pipeline)",
+            "license": "derived data: each composite inherits the licence of its subject's "
+            "source (see manifest.csv subject_source) and of its background",
+            "mask_type": "soft alpha matte (feathered subject mask), composited",
+            "built_by": "kedro run --pipeline=dataset_generation",
+            "subject_sources": sorted(manifest["subject_source"].unique().tolist())
+            if len(manifest) else [],
+            "backgrounds": params["backgrounds"]["dir"] or "generated textures",
+            "params": {k: params[k] for k in ("canvas", "composites_per_subject", "seed",
+                                              "jitter")},
+        }
+
+    return make
+
+
+def generate_composites(subjects: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``composited_source`` catalog entry: one callable per composite (made while the
+    catalog writes it, so memory stays flat) and the provenance."""
+    width, height = (int(v) for v in params["canvas"])
+    canvas = _Canvas(width, height, int(params["seed"]),
+                     Jitter.from_params(params["jitter"] or {}),
+                     list_backgrounds(params["backgrounds"]["dir"]))
+    pairs = {
+        _name(row, k): partial(_make_one, row, k, canvas)
+        for row in subjects.itertuples(index=False)
+        for k in range(int(params["composites_per_subject"]))
     }
-    atomic_write_text(build / "PROVENANCE.json", json.dumps(provenance, indent=2, default=str))
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    build.rename(out)
+    return {"pairs": pairs, "provenance": _provenance(params)}
 
 
-def _report(out: Path, manifest: pd.DataFrame, subjects: pd.DataFrame,
-            subject_rejections: dict[str, int], bg_files: list[str]) -> dict[str, Any]:
+def report_composites(composited: dict[str, Any], subjects: pd.DataFrame,
+                      subject_rejections: dict[str, int], params: dict[str, Any]
+                      ) -> tuple[dict[str, Any], Image.Image]:
+    """The report and contact sheet of the published composited source (read back through
+    the catalog)."""
+    out, manifest = Path(composited["path"]), composited["manifest"]
     per_source: dict[Any, int] = (
         dict(manifest["subject_source"].value_counts().sort_index()) if len(manifest) else {})
-    return {
+    report = {
         "output_dir": str(out),
         "composites": len(manifest),
         "subjects": len(subjects),
         "subject_rejections": subject_rejections,
         "per_subject_source": {str(k): int(v) for k, v in per_source.items()},
-        "backgrounds": "folder" if bg_files else "generated textures",
+        "backgrounds": "folder" if params["backgrounds"]["dir"] else "generated textures",
         "add_as_source": {"name": "composited", "path": str(out), "mask_origin": "synthetic",
                           "split": "train"},
     }
+    return report, _sheet(out, manifest, int(params["contact_sheet_samples"]))
 
 
 def _sheet(out: Path, manifest: pd.DataFrame, samples: int) -> Image.Image:
@@ -198,24 +215,3 @@ def _sheet(out: Path, manifest: pd.DataFrame, samples: int) -> Image.Image:
     )
     return contact_sheet(rows, samples=samples, image_column="image_path",
                          mask_column="mask_path")
-
-
-def generate_composites(
-    subjects: pd.DataFrame, subject_rejections: dict[str, int], params: dict[str, Any]
-) -> tuple[dict[str, Any], Image.Image]:
-    """Write the composited source folder; return its report and a contact sheet."""
-    out = Path(params["output_dir"])
-    width, height = (int(v) for v in params["canvas"])
-    bg_files = list_backgrounds(params["backgrounds"]["dir"])
-    build = out.with_name(f".{out.name}.building")  # swapped in whole at the end
-    shutil.rmtree(build, ignore_errors=True)
-    canvas = _Canvas(build, width, height, int(params["seed"]),
-                     Jitter.from_params(params["jitter"] or {}), bg_files)
-    jobs = [(i, k) for i in range(len(subjects))
-            for k in range(int(params["composites_per_subject"]))]
-    with ThreadPoolExecutor(max_workers=max(1, int(params["workers"]))) as pool:
-        rows = list(pool.map(lambda job: _make_one(subjects, canvas, job), jobs))
-    manifest = pd.DataFrame(rows)
-    _publish(build, out, manifest, params)
-    report = _report(out, manifest, subjects, subject_rejections, bg_files)
-    return report, _sheet(out, manifest, int(params["contact_sheet_samples"]))

@@ -7,6 +7,7 @@ from kedro.pipeline import Pipeline, node, pipeline
 from bgbye_pipelines.pipelines.dataset_generation.nodes import (
     collect_subjects,
     generate_composites,
+    report_composites,
     select_confident_subjects,
 )
 
@@ -28,9 +29,16 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             ),
             node(
                 generate_composites,
-                inputs=["subjects", "subject_rejections", "params:dataset_generation"],
-                outputs=["dataset_generation_report", "composited_contact_sheet"],
+                inputs=["subjects", "params:dataset_generation"],
+                outputs="composited_source",
                 name="generate_composites",
+            ),
+            node(
+                report_composites,
+                inputs=["composited_source", "subjects", "subject_rejections",
+                        "params:dataset_generation"],
+                outputs=["dataset_generation_report", "composited_contact_sheet"],
+                name="report_composites",
             ),
         ]
     )

@@ -22,6 +22,7 @@ from bgbye.models.registry import HEURISTIC, Registry
 from bgbye.remover import Remover
 from bgbye.settings import Settings
 from bgbye_pipelines.pipelines.model_evaluation.scoring import GroupScores, image_mae
+from bgbye_pipelines.pipelines.model_evaluation.spec_metrics import publish_test_metrics, trained_on
 
 log = logging.getLogger(__name__)
 OVERALL = "overall"
@@ -75,7 +76,8 @@ def test_rows(manifest: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
 
 def evaluate_models(manifest: pd.DataFrame, exported: dict[str, Any], params: dict[str, Any]
                     ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Score every model on the test split: per source and overall. Returns (metrics, per image)."""
+    """Score every model on the test split: per source and overall. Returns (metrics, per image);
+    the trained model's scores also go into its published spec (``metrics.test``)."""
     settings = make_settings(params, exported)
     cache = EngineCache(settings)
     rows = test_rows(manifest, params)
@@ -121,6 +123,7 @@ def evaluate_models(manifest: pd.DataFrame, exported: dict[str, Any], params: di
         "comparison": _comparison(models, exported["name"], str(params["reference"])),
         "domains": _domains(models, exported, str(params["reference"])),
     }
+    publish_test_metrics(metrics, exported)
     return metrics, pd.DataFrame(per_image)
 
 
@@ -128,7 +131,7 @@ def _domains(models: dict[str, Any], exported: dict[str, Any], reference: str
              ) -> dict[str, Any]:
     """Per source: did the run train on it, and the trained model's MAE against the reference's
     (``change`` = ours / theirs - 1). Sources it did not train on show forgetting."""
-    trained, trained_on = exported["name"], set(exported.get("training_sources") or [])
+    trained, domain = exported["name"], trained_on(exported)
     if trained not in models or reference not in models:
         return {}
     out = {}
@@ -136,7 +139,7 @@ def _domains(models: dict[str, Any], exported: dict[str, Any], reference: str
         theirs = models[reference]["per_source"].get(source)
         if not theirs:
             continue
-        out[source] = {"trained_on": source in trained_on, "n": ours["n"], "mae": ours["mae"],
+        out[source] = {"trained_on": source in domain, "n": ours["n"], "mae": ours["mae"],
                        "reference_mae": theirs["mae"],
                        "change": ours["mae"] / theirs["mae"] - 1 if theirs["mae"] else None}
     return out

@@ -16,7 +16,7 @@ from bgbye_pipelines.pipelines.data_preprocessing.nodes import (
     split_pairs,
     validate_pairs,
 )
-from tests.bgbye_pipelines.fixtures import pair_folder, with_defaults, write_png
+from tests.bgbye_pipelines.fixtures import pair_folder, project_catalog, with_defaults, write_png
 
 PARAMS: dict[str, Any] = with_defaults("data_preprocessing",
                                        {"resolution": 32, "workers": 1, "min_side": 16})
@@ -85,19 +85,57 @@ def test_excluded_mask_origin(tmp_path: Path) -> None:
     assert (rejections["reason"] == "excluded_mask_origin").sum() == 6
 
 
-def test_model_inputs_manifest_and_cache(tmp_path: Path) -> None:
-    params = {**PARAMS, "model_input_dir": str(tmp_path / "mi")}
+def test_model_inputs_are_catalog_partitions_cached_by_content(tmp_path: Path) -> None:
+    """The resized copies are conf/test's catalog entries model_input_images / _masks: saved
+    lazily through them, loaded back as the arrays the node made, named by the manifest, and
+    not recomputed by a rerun."""
+    from kedro_datasets.partitions import PartitionedDataset
+
+    from bgbye_pipelines.datasets import ParallelPartitionedDataset
+
+    root = tmp_path / "root"
+    params = {**PARAMS, "model_input_dir": str(root / "05_model_input")}
     valid, rejections = validate_pairs(inspect_pairs(raw_pairs(tmp_path), params), params)
-    manifest = make_model_inputs(split_pairs(valid, params), params)
+    images, masks, manifest = make_model_inputs(split_pairs(valid, params), params)
     assert list(manifest.columns) == MANIFEST_COLUMNS
     assert manifest["id"].is_unique and set(manifest["split"]) <= {"train", "val", "test"}
+    assert all(callable(v) for v in [*images.values(), *masks.values()])  # lazy: nothing yet
+    assert not (root / "05_model_input").exists()
+
+    catalog = project_catalog(root)
+    for name, parts in (("model_input_images", images), ("model_input_masks", masks)):
+        dataset = catalog.get(name)
+        assert isinstance(dataset, ParallelPartitionedDataset)
+        assert isinstance(dataset, PartitionedDataset)
+        catalog.save(name, parts)
+    loaded_images, loaded_masks = (catalog.load("model_input_images"),
+                                   catalog.load("model_input_masks"))
+    assert sorted(loaded_images) == sorted(images) and sorted(loaded_masks) == sorted(masks)
+    mi = root / "05_model_input"
+    assert sorted(manifest["model_input_image"]) == sorted(str(mi / "images" / i) for i in images)
+    assert sorted(manifest["model_input_mask"]) == sorted(str(mi / "masks" / m) for m in masks)
     first = Path(manifest.loc[0, "model_input_image"])
-    assert first.is_relative_to(tmp_path / "mi" / "32")
+    assert first.is_relative_to(mi / "images" / "32")
+    image_id = first.relative_to(mi / "images").as_posix()
+    mask_id = Path(manifest.loc[0, "model_input_mask"]).relative_to(mi / "masks").as_posix()
     assert Image.open(first).size == (32, 32)
     assert Image.open(manifest.loc[0, "model_input_mask"]).mode == "L"
+    made, back = images[image_id](), loaded_images[image_id]()
+    assert back.shape == made.shape == (32, 32, 3)
+    assert np.abs(back.astype(int) - made.astype(int)).mean() < 4  # JPEG
+    assert np.array_equal(loaded_masks[mask_id](), masks[mask_id]())  # PNG: exact
+    assert not list(mi.rglob("*.part"))  # atomic writes leave no temp files
+
     stamp = first.stat().st_mtime_ns
-    again = make_model_inputs(split_pairs(valid, params), params)
-    assert again.equals(manifest) and first.stat().st_mtime_ns == stamp  # cached, not rewritten
+    images2, masks2, again = make_model_inputs(split_pairs(valid, params), params)
+    assert again.equals(manifest)
+
+    def recomputed() -> np.ndarray:
+        raise AssertionError("an existing copy was resized again")
+
+    catalog.save("model_input_images", dict.fromkeys(images2, recomputed))
+    catalog.save("model_input_masks", dict.fromkeys(masks2, recomputed))
+    assert first.stat().st_mtime_ns == stamp  # cached, not rewritten
 
     report, markdown, sheet = build_data_report(
         manifest,

@@ -21,12 +21,13 @@ def run_both(tmp_path: Path, sources: list[dict], **pre: object) -> dict:
             "params:data_preprocessing": {
                 "resolution": 48,
                 "workers": 1,
-                "model_input_dir": str(tmp_path / "mi"),
+                "model_input_dir": str(tmp_path / "root" / "05_model_input"),
                 "split_ratios": {"train": 0.8, "val": 0.1, "test": 0.1},
                 "contact_sheet_samples": 4, "contact_sheet_tile": 128,
                 **pre,
             },
         },
+        data_root=tmp_path / "root",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bgbye_pipelines.pipelines.data_ingestion import create_pipeline as ingestion
@@ -15,13 +16,13 @@ from tests.bgbye_pipelines.fixtures import run_pipeline
 
 
 def test_composites_become_a_training_source(tmp_path: Path) -> None:
-    out_dir = tmp_path / "composited"
+    root = tmp_path / "root"
+    out_dir = root / "03_primary" / "composited"  # conf/test's composited_source under root
     gen = run_pipeline(
         generation(),
         {
             "params:dataset_generation": {
                 **env_parameters("base")["dataset_generation"],  # the documented defaults
-                "output_dir": str(out_dir),
                 "work_dir": str(tmp_path / "work"),
                 "canvas": [64, 48],
                 "composites_per_subject": 2,
@@ -37,6 +38,7 @@ def test_composites_become_a_training_source(tmp_path: Path) -> None:
                 },
             }
         },
+        data_root=root,
     )
     report = gen["dataset_generation_report"]
     kept = report["subjects"]
@@ -46,7 +48,25 @@ def test_composites_become_a_training_source(tmp_path: Path) -> None:
     listing = pd.read_csv(out_dir / "manifest.csv")
     assert {"subject_id", "background", "scale", "feather_sigma"} <= set(listing.columns)
     assert json.loads((out_dir / "PROVENANCE.json").read_text())["subject_sources"] == ["subj"]
-    assert not list(tmp_path.glob(".composited.building"))
+    assert not list(out_dir.parent.glob(".composited.*"))  # built aside, swapped in whole
+    # The composites are the catalog entry composited_source: read back through it, they are
+    # what the pipeline's node makes (each composite is seeded by its name).
+    from bgbye_pipelines.datasets import ImageSourceDataset
+    from bgbye_pipelines.pipelines.dataset_generation.nodes import generate_composites
+    from tests.bgbye_pipelines.fixtures import project_catalog, with_defaults
+
+    catalog = project_catalog(root)
+    assert isinstance(catalog.get("composited_source"), ImageSourceDataset)
+    source = catalog.load("composited_source")
+    assert source["path"] == str(out_dir) == report["add_as_source"]["path"]
+    assert sorted(source["images"]) == sorted(listing["name"]) == sorted(source["masks"])
+    made = generate_composites(gen["subjects"], with_defaults("dataset_generation", {
+        **env_parameters("base")["dataset_generation"], "canvas": [64, 48]}))
+    name = sorted(made["pairs"])[0]
+    image, matte, row = made["pairs"][name]()
+    assert np.array_equal(source["masks"][name](), matte)  # PNG: exact
+    assert source["images"][name]().shape == image.shape == (48, 64, 3)
+    assert row["subject_id"] == listing.set_index("name").loc[name, "subject_id"]
 
     data = run_pipeline(
         ingestion() + preprocessing(),
@@ -61,9 +81,10 @@ def test_composites_become_a_training_source(tmp_path: Path) -> None:
             "params:data_preprocessing": {
                 "resolution": 32,
                 "workers": 1,
-                "model_input_dir": str(tmp_path / "mi"),
+                "model_input_dir": str(tmp_path / "root2" / "05_model_input"),
             },
         },
+        data_root=tmp_path / "root2",
     )
     counts = data["data_report"]["counts"]["composited"]
     n = report["composites"]

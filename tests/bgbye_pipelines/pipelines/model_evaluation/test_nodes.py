@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,10 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bgbye.cli_models import _test_line
 from bgbye.errors import BgbyeError
+from bgbye.models.registry import Registry
+from bgbye.models.spec import ModelSpec
 from bgbye_pipelines.pipelines.model_evaluation import matting
 from bgbye_pipelines.pipelines.model_evaluation.nodes import (
     evaluate_models,
+    make_settings,
     plot_training_curves,
     render_previews,
     write_report,
@@ -25,7 +30,8 @@ from tests.model_fixtures import write_tiny_model
 def setup(tmp_path: Path) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
     manifest = write_manifest(tmp_path / "data")
     onnx_path = write_tiny_model(tmp_path / "models", name="mine")
-    exported = {"name": "mine", "onnx_path": str(onnx_path), "bytes": onnx_path.stat().st_size,
+    exported = {"name": "mine", "onnx_path": str(onnx_path),
+                "spec_path": str(onnx_path.with_suffix(".json")), "bytes": onnx_path.stat().st_size,
                 "parity_max_abs_diff": 0.0, "training_sources": ["alpha"]}
     params = {"split": "test", "baselines": ["heuristic", "no-such-model"], "limit": None,
               "reference": "heuristic",
@@ -58,6 +64,44 @@ def test_scores_trained_model_and_baselines_per_source(setup) -> None:
                           "per_source"]["beta"]["mae"] - 1)
     # the per-image MAE agrees with the table's mean
     assert np.isclose(scores[scores["model"] == "mine"]["mae"].mean(), mine["overall"]["mae"])
+
+
+def test_test_metrics_go_into_the_published_spec(setup) -> None:
+    """metrics.test of <name>.json holds the node's own scores; every other field is kept."""
+    manifest, exported, params = setup
+    spec_path = Path(exported["spec_path"])
+    before = ModelSpec.load(spec_path)
+    before.metrics = {"validation": {"val_mae": 0.1}, "best_epoch": 3}
+    before.dump(spec_path)
+    before_json = json.loads(spec_path.read_text())
+    metrics, _ = evaluate_models(manifest, exported, params)
+    after_json = json.loads(spec_path.read_text())
+    test = after_json["metrics"].pop("test")
+    assert after_json == before_json  # validation metrics and every other field unchanged
+    mine = metrics["models"]["mine"]
+    assert test["split"] == "test" and test["n"] == 4 and test["reference"] == "heuristic"
+    assert test["overall"] == mine["overall"]
+    assert set(test["per_source"]) == {"alpha", "beta"}
+    for source, row in test["per_source"].items():
+        for key in ("n", "mae", "max_fbeta", "s_measure", "e_measure", "iou"):
+            assert row[key] == mine["per_source"][source][key]
+        assert row["trained_on"] == metrics["domains"][source]["trained_on"]
+        assert row["reference_mae"] == metrics["domains"][source]["reference_mae"]
+    per_source = test["per_source"]
+    assert per_source["alpha"]["trained_on"] and not per_source["beta"]["trained_on"]
+    served = ModelSpec.load(spec_path)  # still a valid spec, as bgbye reads it
+    assert served.metrics["test"]["overall"]["mae"] == mine["overall"]["mae"]
+    assert not list(spec_path.parent.glob("*.part"))
+    registry = Registry(make_settings(params, exported))  # what models list / /v1/models show
+    assert registry.describe("mine", registry.entries()["mine"])["test_metrics"] == test
+    line = _test_line(test)  # the line under the model in `bgbye models list`
+    assert f"alpha {test['per_source']['alpha']['mae']:.4f}," in line
+    assert f"beta {test['per_source']['beta']['mae']:.4f} (held out)" in line
+    # a second evaluation replaces metrics.test, nothing else
+    evaluate_models(manifest, exported, {**params, "baselines": []})
+    again = json.loads(spec_path.read_text())
+    assert "reference_mae" not in again["metrics"]["test"]["per_source"]["alpha"]
+    assert again["metrics"]["validation"] == {"val_mae": 0.1}
 
 
 def test_previews_and_report(setup) -> None:
