@@ -389,7 +389,10 @@ def fit(
         if stop_reason != "epochs":
             log.info("%s: stopping after epoch %d (%s)", name, epoch, stop_reason)
             break
-    if run.best_epoch == 0:  # no epoch ran (e.g. epochs=0): keep the initial weights as "best"
+    if run.best_epoch == 0 and not any(row["epoch"] == 0 for row in run.history):
+        # no epoch ran and the start was not validated (e.g. epochs=0): the initial weights are
+        # "best". (With validate_start, best.pt already holds them: never overwrite it with
+        # trained weights that did not beat the start.)
         atomic_torch_save({"model": model.state_dict(), "epoch": 0, "fingerprint": fingerprint},
                           best_path)
     return FitResult(run.history, best_path, run.best_epoch, run.best_score, stop_reason,

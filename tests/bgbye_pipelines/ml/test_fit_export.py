@@ -224,3 +224,19 @@ def test_ema_weights_are_validated_kept_as_best_and_resumed(tmp_path: Path) -> N
     assert more.resumed_from == 2
     resumed = torch.load(tmp_path / "ckpt" / LAST, weights_only=False)["ema"]
     assert int(resumed["n_averaged"]) == 2 * int(last["ema"]["n_averaged"])
+
+
+def test_a_run_that_never_beats_its_start_keeps_the_start_as_best(tmp_path: Path) -> None:
+    _, train, val = _setup(tmp_path)
+    torch.manual_seed(0)
+    model = build_model(TINY).module
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    # min_delta: no epoch can count as an improvement, so the start stays the best
+    cfg = FitConfig(epochs=1, batch_size=4, lr=1e-2, warmup_epochs=0, progress=False,
+                    device="cpu", validate_start=True, min_delta=1e9)
+    result = fit(model, build_loss(), train, val, cfg, tmp_path / "ckpt", fingerprint="f",
+                 name="t")
+    assert result.best_epoch == 0 and len(result.history) == 2
+    best = torch.load(result.best_path, weights_only=True)["model"]
+    assert all(torch.equal(best[k], start[k]) for k in start)
+    assert any(not torch.equal(model.state_dict()[k], start[k]) for k in start)
