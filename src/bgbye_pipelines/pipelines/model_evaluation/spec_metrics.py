@@ -55,7 +55,9 @@ def publish_test_metrics(metrics: dict[str, Any], exported: dict[str, Any]) -> N
         raise BgbyeError(f"the exported model's spec {path} is missing: rerun model_training",
                          code="model_not_found", http_status=404)
     spec = ModelSpec.load(path)
-    spec.metrics = {**spec.metrics, "test": test}
+    # keyed by the split: scoring the val split (e.g. to choose a setting) never poses as test
+    key = "test" if test["split"] == "test" else f"{test['split']}_split"
+    spec.metrics = {**spec.metrics, key: test}
     ModelSpec.model_validate(spec.model_dump())
     spec.dump(path)
     log.info("test metrics of %s written to %s", spec.name, path)

@@ -102,6 +102,10 @@ def test_test_metrics_go_into_the_published_spec(setup) -> None:
     again = json.loads(spec_path.read_text())
     assert "reference_mae" not in again["metrics"]["test"]["per_source"]["alpha"]
     assert again["metrics"]["validation"] == {"val_mae": 0.1}
+    # scoring the val split (to choose a setting) is kept apart and never poses as test
+    evaluate_models(manifest, exported, {**params, "split": "val", "baselines": []})
+    scored = json.loads(spec_path.read_text())["metrics"]
+    assert scored["val_split"]["split"] == "val" and scored["test"] == again["metrics"]["test"]
 
 
 def test_previews_and_report(setup) -> None:
