@@ -162,7 +162,7 @@ def main() -> None:
     if args.write:
         from bgbye.engines.runtime import resolve_runtime
 
-        runtime = resolve_runtime("auto", "int8")
+        runtime = resolve_runtime("auto")
         spec = record_quality(int8_path.with_suffix(".json"), deltas[f"{runtime}/int8"])
         print(f"wrote metrics.vs_fp32 ({runtime}) into {int8_path.with_suffix('.json')}")
         print(json.dumps(spec.metrics, indent=1))

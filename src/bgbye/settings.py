@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     max_pixels: int = 40_000_000
     max_batch_files: int = 500
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1)
-    # auto: ONNX Runtime for fp32 (and on a GPU); OpenVINO for bf16/int8 when installed.
+    # auto: OpenVINO when installed (bgbye[openvino]) and no GPU, else ONNX Runtime.
     runtime: Literal["auto", "onnxruntime", "openvino"] = "auto"
     # fp32 unless asked: bf16 (OpenVINO) and int8 (a quantized variant) trade a measured bit
     # of quality for speed; see docs/performance.md.

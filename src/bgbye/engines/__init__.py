@@ -75,7 +75,7 @@ class EngineCache:
         if providers.is_provider_ref(ref):
             return providers.build(ref, self.settings, self)
         entry = self.registry.resolve(ref)
-        runtime = resolve_runtime(self.runtime, self.precision)
+        runtime = resolve_runtime(self.runtime)
         precision = effective_precision(runtime, self.precision)
         if precision == "int8":
             entry = variant_entry(self.registry, entry, "int8")

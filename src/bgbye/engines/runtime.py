@@ -64,18 +64,17 @@ def cuda_available() -> bool:
     return "CUDAExecutionProvider" in ort.get_available_providers()
 
 
-def resolve_runtime(requested: str, precision: str = "fp32") -> str:
-    """auto: ONNX Runtime for fp32 (or whenever a GPU is usable), OpenVINO for bf16 and int8
-    when it is installed.
+def resolve_runtime(requested: str) -> str:
+    """auto: OpenVINO when installed and no GPU is usable, ONNX Runtime otherwise.
 
-    Measured on the 2-core AVX-512/AMX box (docs/performance.md): end to end, ONNX Runtime fp32
-    is faster than OpenVINO fp32 (1.64x vs 1.43x rembg), while only OpenVINO runs bf16 and its
-    int8 is ~2.4x ONNX Runtime's. So auto takes each precision's faster runtime.
+    Measured on the 2-core AVX-512/AMX box (docs/performance.md, bench/batch.py): in the steady
+    state OpenVINO fp32 runs 1.84x rembg against ONNX Runtime's 1.47x (same masks), and only
+    OpenVINO runs bf16. It compiles the model at start-up (~0.5 s more), so for a handful of
+    images BGBYE_RUNTIME=onnxruntime finishes sooner.
     """
-    validate(requested, precision)
+    validate(requested, "fp32")
     if requested == "auto":
-        wants_openvino = precision in ("bf16", "int8") and openvino_installed()
-        return "openvino" if wants_openvino and not cuda_available() else "onnxruntime"
+        return "openvino" if openvino_installed() and not cuda_available() else "onnxruntime"
     if requested == "openvino" and not openvino_installed():
         raise InvalidOptionError(
             "BGBYE_RUNTIME=openvino needs OpenVINO: pip install 'bgbye[openvino]'."
@@ -211,7 +210,7 @@ def open_session(
     streams: int = 1,
 ) -> Session:
     """A session for ``path``; ``precision`` must already be effective (see above)."""
-    resolved = resolve_runtime(runtime, precision)
+    resolved = resolve_runtime(runtime)
     if resolved == "openvino":
         return OpenVinoSession(path, threads=threads, streams=streams, precision=precision)
     return OrtSession(path, threads=threads, precision=precision)
