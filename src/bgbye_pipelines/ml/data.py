@@ -139,17 +139,23 @@ def _paths(row: pd.Series, from_original: bool) -> tuple[str, str]:
     return str(row["image_path"]), str(row["mask_path"])
 
 
-def select_sources(rows: pd.DataFrame, sources: Sequence[str] | None, what: str
-                   ) -> pd.DataFrame:
-    """Rows of the named sources (None = all); an unknown or empty source is an error."""
+def select_sources(rows: pd.DataFrame, sources: Sequence[str] | None, what: str,
+                   manifest: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Rows of the named sources (None = all). A name the manifest does not know is an error; a
+    known source without rows in this split (composites: train only) is fine, as long as the
+    selection is not empty."""
     if sources is None:
         return rows
-    known = sorted(str(s) for s in rows["source"].unique())
+    known = sorted(str(s) for s in (rows if manifest is None else manifest)["source"].unique())
     unknown = [s for s in sources if s not in known]
     if unknown:
-        raise DataError(f"{what}: unknown source(s) {unknown}; the manifest's {what} rows come "
-                        f"from {known}")
-    return rows[rows["source"].isin(list(sources))].reset_index(drop=True)
+        raise DataError(f"{what}: unknown source(s) {unknown}; the manifest's sources are "
+                        f"{known}")
+    picked = rows[rows["source"].isin(list(sources))].reset_index(drop=True)
+    if picked.empty:
+        raise DataError(f"{what}: none of {list(sources)} has {what} pairs (the {what} rows come "
+                        f"from {sorted(str(s) for s in rows['source'].unique())})")
+    return picked
 
 
 def random_texture(size: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -274,8 +280,8 @@ def build_datasets(
 ) -> tuple[SegmentationDataset, SegmentationDataset]:
     """Train and validation datasets from the manifest (``limit`` caps pairs per split,
     ``sources`` picks the sources to train on; None = every source with train pairs)."""
-    train_rows = select_sources(manifest_split(manifest, "train"), sources, "train")
-    val_rows = select_sources(manifest_split(manifest, "val"), sources, "val")
+    train_rows = select_sources(manifest_split(manifest, "train"), sources, "train", manifest)
+    val_rows = select_sources(manifest_split(manifest, "val"), sources, "val", manifest)
     if limit[0]:
         train_rows = balanced_head(train_rows, limit[0])
     if limit[1]:

@@ -85,3 +85,16 @@ def test_build_datasets_respects_limits(manifest) -> None:
     train, val = build_datasets(manifest, 32, AugmentConfig(), Normalization(), limit=(3, None))
     assert len(train) == 3 and len(val) == 4
     assert train.images.shape[-1] > 32  # training copies keep a margin for random crops
+
+
+def test_a_train_only_source_can_be_named_and_an_empty_selection_cannot(tmp_path: Path) -> None:
+    manifest = write_manifest(tmp_path / "data")
+    # beta as composites are: train rows only
+    manifest = manifest[~((manifest["source"] == "beta") & (manifest["split"] != "train"))]
+    train, val = build_datasets(manifest, 32, AugmentConfig(), Normalization(),
+                                sources=["alpha", "beta"])
+    assert set(train.sources) == {"alpha", "beta"} and set(val.sources) == {"alpha"}
+    with pytest.raises(DataError, match=r"none of \['beta'\] has val pairs"):
+        build_datasets(manifest, 32, AugmentConfig(), Normalization(), sources=["beta"])
+    with pytest.raises(DataError, match=r"unknown source\(s\) \['gamma'\]"):
+        build_datasets(manifest, 32, AugmentConfig(), Normalization(), sources=["gamma"])
