@@ -13,11 +13,10 @@ subscribers (the monitoring hook); see that module for the dict's keys.
 
 from __future__ import annotations
 
+import io
 import logging
 import math
-import os
 import random
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 from tqdm.auto import tqdm
 
+from bgbye.atomic import atomic_write_bytes
 from bgbye_pipelines.ml import events
 from bgbye_pipelines.ml.guard import Guard
 from bgbye_pipelines.ml.served import Normalize, Outputs, as_tuple, served_alpha
@@ -134,18 +134,11 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """A checkpoint is either the old one or the new one, never half written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """A checkpoint is either the old one or the new one, never half written, with the mode a
+    plain ``open()`` gives (bgbye.atomic: one rule for every atomic write)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(Path(path), buffer.getbuffer().tobytes())
 
 
 class TrainingClock:

@@ -240,3 +240,17 @@ def test_a_run_that_never_beats_its_start_keeps_the_start_as_best(tmp_path: Path
     best = torch.load(result.best_path, weights_only=True)["model"]
     assert all(torch.equal(best[k], start[k]) for k in start)
     assert any(not torch.equal(model.state_dict()[k], start[k]) for k in start)
+
+
+def test_checkpoints_are_written_atomically_with_the_usual_mode(tmp_path: Path) -> None:
+    from bgbye_pipelines.ml.fit import atomic_torch_save
+
+    old = os.umask(0o022)
+    try:
+        atomic_torch_save({"w": torch.ones(3)}, tmp_path / "c" / "best.pt")
+    finally:
+        os.umask(old)
+    path = tmp_path / "c" / "best.pt"
+    assert (path.stat().st_mode & 0o777) == 0o644  # not mkstemp's private 0600
+    assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(3))
+    assert [p.name for p in path.parent.iterdir()] == ["best.pt"]  # no temp file left
