@@ -4,7 +4,10 @@
 - ``deep_supervision`` (default true): apply the terms to every output of a multi-output model
   (u2netp's fused map and six side maps, as U²-Net was trained); false: the first output only;
 - ``served_mae`` (default 0): weight of the mean |served alpha - target| of the first output,
-  where served alpha is what ``bgbye`` decodes (sigmoid, then min-max for u2netp).
+  where served alpha is what ``bgbye`` decodes (sigmoid, then min-max for u2netp), through the
+  output calibration that validation last chose when ``fit.calibrate`` is on (``calibration``
+  is set by the fit loop; identity otherwise), so the term sees what will be served;
+- ``served_calibrated`` (default true): false keeps that term on the uncalibrated alpha.
 """
 
 from __future__ import annotations
@@ -16,9 +19,16 @@ import torch
 from torch import nn
 
 from bgbye.errors import BgbyeError
-from bgbye_pipelines.ml.served import Normalize, Outputs, as_tuple, served_alpha
+from bgbye_pipelines.ml.served import (
+    IDENTITY,
+    Calibration,
+    Normalize,
+    Outputs,
+    as_tuple,
+    served_alpha,
+)
 
-_OPTIONS = ("deep_supervision", "served_mae")
+_OPTIONS = ("deep_supervision", "served_mae", "served_calibrated")
 
 
 def _bad(message: str) -> BgbyeError:
@@ -46,7 +56,8 @@ class CombinedLoss(nn.Module):
     """``sum(weight * term(logits, target))``; targets are float masks in 0..1 (soft allowed)."""
 
     def __init__(self, weights: Mapping[str, float], *, deep_supervision: bool = True,
-                 served_mae: float = 0.0, normalize: Normalize = "none"):
+                 served_mae: float = 0.0, normalize: Normalize = "none",
+                 served_calibrated: bool = True):
         super().__init__()
         self.weights = {name: float(w) for name, w in weights.items() if float(w) != 0.0}
         if not self.weights and not served_mae:
@@ -55,6 +66,8 @@ class CombinedLoss(nn.Module):
         self.deep_supervision = deep_supervision
         self.served_mae = float(served_mae)
         self.normalize = normalize
+        self.served_calibrated = served_calibrated
+        self.calibration: Calibration = IDENTITY  # set by the fit loop (fit.calibrate)
 
     def forward(self, outputs: Outputs, target: torch.Tensor) -> torch.Tensor:
         maps = as_tuple(outputs)
@@ -64,7 +77,8 @@ class CombinedLoss(nn.Module):
             for name, weight in self.weights.items():
                 total = total + weight * self.terms[name](logits.float(), target)
         if self.served_mae:
-            served = served_alpha(maps[0], self.normalize)
+            calibration = self.calibration if self.served_calibrated else IDENTITY
+            served = served_alpha(maps[0], self.normalize, calibration)
             total = total + self.served_mae * (served - target).abs().mean()
         return total
 
@@ -75,4 +89,5 @@ def build_loss(params: Mapping[str, Any] | None = None, normalize: Normalize = "
     options = {k: params.pop(k) for k in _OPTIONS if k in params}
     return CombinedLoss({k: float(v) for k, v in params.items()},
                         deep_supervision=bool(options.get("deep_supervision", True)),
-                        served_mae=float(options.get("served_mae", 0.0)), normalize=normalize)
+                        served_mae=float(options.get("served_mae", 0.0)), normalize=normalize,
+                        served_calibrated=bool(options.get("served_calibrated", True)))

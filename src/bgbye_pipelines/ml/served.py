@@ -10,13 +10,41 @@ would turn grey is visible to the loss, not hidden behind the raw sigmoid).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 Outputs = torch.Tensor | Sequence[torch.Tensor]
 Normalize = Literal["none", "minmax"]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """``sigmoid(scale * z + shift)`` in place of ``sigmoid(z)`` for the served map (see
+    :mod:`.calibration`); the identity adds no operation to the exported graph."""
+
+    scale: float = 1.0
+    shift: float = 0.0
+
+    @property
+    def identity(self) -> bool:
+        return self.scale == 1.0 and self.shift == 0.0
+
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits if self.identity else logits * self.scale + self.shift
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Calibration:
+        data = data or {}
+        return cls(float(data.get("scale", 1.0)), float(data.get("shift", 0.0)))
+
+
+IDENTITY = Calibration()
 
 
 def as_tuple(outputs: Outputs) -> tuple[torch.Tensor, ...]:
@@ -36,20 +64,23 @@ def minmax(prob: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return (prob - lo) / (hi - lo).clamp_min(eps)
 
 
-def served_alpha(outputs: Outputs, normalize: Normalize) -> torch.Tensor:
+def served_alpha(outputs: Outputs, normalize: Normalize,
+                 calibration: Calibration = IDENTITY) -> torch.Tensor:
     """Alpha in 0..1 at network resolution, exactly as served (before the 8-bit resize)."""
-    prob = torch.sigmoid(primary(outputs).float())
+    prob = torch.sigmoid(calibration.apply(primary(outputs).float()))
     return minmax(prob) if normalize == "minmax" else prob
 
 
 class ServingHead(nn.Module):
-    """The exported graph: the primary output only, as logits or as probability."""
+    """The exported graph: the primary output only (calibrated), as logits or as probability."""
 
-    def __init__(self, net: nn.Module, kind: Literal["logits", "prob"]):
+    def __init__(self, net: nn.Module, kind: Literal["logits", "prob"],
+                 calibration: Calibration = IDENTITY):
         super().__init__()
         self.net = net
         self.kind = kind
+        self.calibration = calibration
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = primary(self.net(x))
+        out = self.calibration.apply(primary(self.net(x)))
         return torch.sigmoid(out) if self.kind == "prob" else out

@@ -249,7 +249,12 @@ def plot_training_curves(history: pd.DataFrame) -> Any:
     axes[0].plot(ep, history["train_loss"], marker="o", label="train loss")
     axes[0].plot(ep, history["val_loss"], marker="o", label="val loss")
     axes[0].set_title("loss")
-    axes[1].plot(ep, history["val_mae"], marker="o", color="tab:red", label="val MAE")
+    calibrated = "val_mae_raw" in history
+    axes[1].plot(ep, history["val_mae"], marker="o", color="tab:red",
+                 label="val MAE (calibrated)" if calibrated else "val MAE")
+    if calibrated:  # fit.calibrate: the served MAE without the calibration, for comparison
+        axes[1].plot(ep, history["val_mae_raw"], marker=".", ls="--", color="tab:orange",
+                     label="val MAE, uncalibrated")
     axes[1].set_title("validation MAE (lower is better)")
     ax_iou = axes[1].twinx()
     ax_iou.plot(ep, history["val_iou"], marker="s", color="tab:green", label="val IoU@0.5")

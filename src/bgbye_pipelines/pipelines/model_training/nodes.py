@@ -140,10 +140,15 @@ def _summary(manifest: pd.DataFrame, params: dict[str, Any], built: Any, result:
         "pairs": {"train": len(train_ds), "val": len(val_ds)},
         "data": {str(k): {str(s): int(n) for s, n in v.items()} for k, v in counts.items()},
     }
+    from bgbye_pipelines.ml.fit import row_calibration
+
     best = next((row for row in result.history if row["epoch"] == result.best_epoch), None)
     if best:
         summary["val_metrics"] = {k: round(float(best[k]), 5)
-                                  for k in ("val_loss", "val_mae", "val_iou")}
+                                  for k in ("val_loss", "val_mae", "val_iou", "val_mae_raw")
+                                  if k in best}
+    # the best epoch's output calibration (identity unless fit.calibrate): export bakes it in
+    summary["calibration"] = row_calibration(best).as_dict()
     return summary
 
 
@@ -154,7 +159,7 @@ def export_model(manifest: pd.DataFrame, summary: dict[str, Any], best: dict[str
     versioned ``trained_model`` dataset)."""
     from bgbye_pipelines.ml.export import blend_with_start, build_spec, check_parity, export_onnx
     from bgbye_pipelines.ml.model import build_model, keep_first_output
-    from bgbye_pipelines.ml.served import ServingHead
+    from bgbye_pipelines.ml.served import Calibration, ServingHead
 
     name = str(params["name"])
     export_params = dict(params["export"])
@@ -163,7 +168,8 @@ def export_model(manifest: pd.DataFrame, summary: dict[str, Any], best: dict[str
     if blend != 1.0:
         best = blend_with_start(best, built, blend)
     built.module.load_state_dict(best)
-    head = ServingHead(keep_first_output(built.module), built.export_kind)
+    calibration = Calibration.from_dict(summary.get("calibration"))
+    head = ServingHead(keep_first_output(built.module), built.export_kind, calibration)
     size = int(summary["image_size"])
     dynamic_size = built.fixed_size is None and bool(export_params["dynamic_size"])
     out_dir = Path(params["output_dir"])
@@ -182,7 +188,7 @@ def export_model(manifest: pd.DataFrame, summary: dict[str, Any], best: dict[str
                        "per_source_split": summary["data"]},
         metrics={"validation": summary.get("val_metrics", {}), "best_epoch": summary["best_epoch"],
                  "epochs_run": summary["epochs_run"], "stop_reason": summary["stop_reason"],
-                 "blend_with_start": blend},
+                 "blend_with_start": blend, "calibration": calibration.as_dict()},
         extra={"sha256": sha256_file(onnx_path), "file": onnx_path.name,
                "parameters": {k: params[k] for k in ("model", "loss", "augment", "fit")}
                | {"image_size": size}},

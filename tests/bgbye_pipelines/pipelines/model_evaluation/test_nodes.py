@@ -118,6 +118,9 @@ def test_previews_and_report(setup) -> None:
                              "val_iou": 0.5, "lr": 1e-3, "images_per_s": 3.0}])
     fig = plot_training_curves(history)
     assert len(fig.axes) >= 3
+    calibrated = plot_training_curves(history.assign(val_mae_raw=0.25))
+    labels = [line.get_label() for line in calibrated.axes[1].get_lines()]
+    assert labels == ["val MAE (calibrated)", "val MAE, uncalibrated"]
     summary = {"init": "x", "parameters_m": 1.0, "image_size": 64, "device": "cpu",
                "epochs_run": 1, "stop_reason": "epochs", "best_epoch": 1, "train_seconds": 6,
                "pairs": {"train": 12, "val": 4}}

@@ -34,7 +34,9 @@ def _params(tmp_path: Path, u2netp_path: Path) -> dict[str, Any]:
     params.update(name="u2netp-ft0", sources=None, general_images=None,
                   checkpoint_dir=str(tmp_path / "ckpt"), output_dir=str(tmp_path / "models"))
     params["model"]["u2netp_path"] = str(u2netp_path)
-    params["fit"].update(epochs=0, progress=False, threads=None)
+    # calibrate off: the option off must serve stock exactly (with it on, zero steps serve
+    # "stock + calibration", a row of its own in docs/training.md)
+    params["fit"].update(epochs=0, progress=False, threads=None, calibrate=False)
     return params
 
 
