@@ -85,3 +85,23 @@ def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, float]:
         elif isinstance(value, (int, float)):
             out[f"{prefix}{key}"] = float(value)
     return out
+
+
+def test_zero_steps_with_calibration_serve_stock_plus_calibration(tmp_path: Path,
+                                                                   u2netp_path: Path) -> None:
+    """With ``fit.calibrate`` on, zero steps export stock + the fitted calibration (the row
+    fine-tuning must beat); a blend with stock refits it, and for unchanged weights it is the
+    same pair."""
+    manifest = write_manifest(tmp_path / "d", size=(150, 110))
+    params = _params(tmp_path, u2netp_path)
+    params["fit"]["calibrate"] = True
+    _, summary, best = train_model(manifest, params)
+    calibration = summary["calibration"]
+    assert calibration != {"scale": 1.0, "shift": 0.0}  # the generated masks want sharpening
+    assert summary["val_metrics"]["val_mae"] < summary["val_metrics"]["val_mae_raw"]
+    params["export"]["blend_with_start"] = 0.5  # 0.5 x stock + 0.5 x stock: the same weights
+    exported, _ = export_model(manifest, summary, best, params)
+    metrics = ModelSpec.load(Path(exported["spec_path"])).metrics
+    assert metrics["calibration"] == calibration
+    assert metrics["validation_blended"]["val_mae"] == pytest.approx(
+        summary["val_metrics"]["val_mae"], abs=1e-5)
