@@ -219,12 +219,13 @@ def _recalibrate(manifest: pd.DataFrame, params: dict[str, Any], built: Any
     validation pairs as training does; with the validation scores of the result."""
     from torch.utils.data import DataLoader
 
-    from bgbye_pipelines.ml.fit import evaluate, resolve_device, row_calibration
+    from bgbye_pipelines.ml.fit import FitConfig, evaluate, resolve_device, row_calibration
     from bgbye_pipelines.ml.losses import build_loss
 
+    cfg = FitConfig.from_params(dict(params["fit"]))
     _, val_ds = _datasets(manifest, params, built)
-    loader = DataLoader(val_ds, batch_size=int(params["fit"]["batch_size"]))
-    device = resolve_device(str(params["fit"].get("device", "auto")))
+    loader = DataLoader(val_ds, batch_size=cfg.batch_size)
+    device = resolve_device(cfg.device)
     built.module.to(device)
     row = evaluate(built.module, loader, build_loss(params["loss"], built.normalize), device,
                    device.type == "cuda", built.normalize, calibrate=True)
