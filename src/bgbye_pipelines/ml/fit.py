@@ -213,22 +213,29 @@ def evaluate(model: nn.Module, loader: DataLoader[Any], loss_fn: nn.Module,
     is fitted on these pairs first and MAE/IoU are of the calibrated alpha (``val_mae_raw``:
     without; ``calib_scale``/``calib_shift``: the pair)."""
     model.eval()
-    logits, targets, total_loss = [], [], 0.0
+    logits, targets = [], []  # kept only to fit the calibration on all pairs at once
+    total_loss, n = 0.0, 0
+    totals = {"val_mae": 0.0, "val_iou": 0.0}
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with torch.autocast(device.type, enabled=amp):
             outputs = model(x)
         outputs = _float(outputs)
         total_loss += float(loss_fn(outputs, y)) * len(x)
-        logits.append(primary(outputs).cpu())
-        targets.append(y.cpu())
+        n += len(x)
+        if calibrate:
+            logits.append(primary(outputs).cpu())
+            targets.append(y.cpu())
+        else:
+            for key, value in _served_scores(primary(outputs), y, normalize, IDENTITY).items():
+                totals[key] += value * len(x)
+    if not calibrate:
+        return {"val_loss": total_loss / n, **{k: v / n for k, v in totals.items()}}
     z, y = torch.cat(logits), torch.cat(targets)
-    calibration = fit_calibration(z, y, normalize) if calibrate else IDENTITY
-    row = {"val_loss": total_loss / len(z), **_served_scores(z, y, normalize, calibration)}
-    if calibrate:
-        row |= {"val_mae_raw": _served_scores(z, y, normalize, IDENTITY)["val_mae"],
-                "calib_scale": calibration.scale, "calib_shift": calibration.shift}
-    return row
+    calibration = fit_calibration(z, y, normalize)
+    return {"val_loss": total_loss / n, **_served_scores(z, y, normalize, calibration),
+            "val_mae_raw": _served_scores(z, y, normalize, IDENTITY)["val_mae"],
+            "calib_scale": calibration.scale, "calib_shift": calibration.shift}
 
 
 def _served_scores(z: torch.Tensor, y: torch.Tensor, normalize: Normalize,
