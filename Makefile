@@ -45,22 +45,26 @@ setup: install model
 # page's naming.js against the Python rule; npm installs axe-core for the browser tests from
 # tests/server/browser_deps/package-lock.json, and the npm remove.bg client for
 # tests/server/test_compat_npm_removebg.py from tests/server/npm_removebg/package-lock.json).
+# The container tests (tests/deploy/test_container*.py, test_compose_up.py): podman with runc
+# (crun fails on the CI kernel's cgroups) and mmdebstrap for the local Debian base image;
+# podman-compose comes from PyPI (dev extra).
+# Only what is missing is installed: a machine whose Node.js came from elsewhere (NodeSource's
+# nodejs bundles npm and conflicts with Debian's npm) keeps it.
 system-deps:
-	@if ! command -v chromium >/dev/null || ! command -v prometheus >/dev/null \
-	    || ! command -v prometheus-pushgateway >/dev/null || ! command -v promtool >/dev/null \
-	    || ! command -v node >/dev/null || ! command -v npm >/dev/null \
-	    || ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	@pkgs=""; \
+	command -v chromium >/dev/null || pkgs="$$pkgs chromium"; \
+	command -v prometheus >/dev/null && command -v promtool >/dev/null || pkgs="$$pkgs prometheus"; \
+	command -v prometheus-pushgateway >/dev/null || pkgs="$$pkgs prometheus-pushgateway"; \
+	command -v node >/dev/null || pkgs="$$pkgs nodejs"; \
+	command -v npm >/dev/null || pkgs="$$pkgs npm"; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || pkgs="$$pkgs postgresql"; \
+	command -v podman >/dev/null || pkgs="$$pkgs podman"; \
+	test -x /usr/sbin/runc || pkgs="$$pkgs runc"; \
+	command -v mmdebstrap >/dev/null || pkgs="$$pkgs mmdebstrap"; \
+	if [ -n "$$pkgs" ]; then \
+	  echo "installing Debian packages:$$pkgs"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
-	    --no-install-recommends chromium prometheus prometheus-pushgateway nodejs npm postgresql \
-	    >/dev/null; \
-	fi
-	@# The container tests (tests/deploy/test_container*.py, test_compose_up.py): podman with runc
-	@# (crun fails on the CI kernel's cgroups) and mmdebstrap for the local Debian base image;
-	@# podman-compose comes from PyPI (dev extra).
-	@if ! command -v podman >/dev/null || ! test -x /usr/sbin/runc \
-	    || ! command -v mmdebstrap >/dev/null; then \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
-	    --no-install-recommends podman runc mmdebstrap >/dev/null; \
+	    --no-install-recommends $$pkgs >/dev/null; \
 	fi
 
 # Serving needs no torch, Ray or test tools: a fresh clone installs the server extra only.
