@@ -16,18 +16,12 @@ import math
 
 import torch
 
-from bgbye_pipelines.ml.served import IDENTITY, Calibration, Normalize, served_alpha
+from bgbye_pipelines.ml.served import IDENTITY, Calibration, Normalize
 
 # Coarse grid, then a finer one around its best point. Scales are geometric (a temperature).
 _SCALES = torch.logspace(math.log10(0.5), math.log10(16.0), 31).tolist()
 _SHIFTS = torch.linspace(-8.0, 4.0, 49).tolist()
 _EPS = 1e-6  # served.minmax's floor (bgbye.engines.preprocess.decode_output's)
-
-
-def served_mae(logits: torch.Tensor, targets: torch.Tensor, normalize: Normalize,
-               calibration: Calibration = IDENTITY) -> torch.Tensor:
-    """Per-image MAE (N,) of the served alpha of ``calibration.apply(logits)`` (N,1,H,W)."""
-    return (served_alpha(logits, normalize, calibration) - targets).abs().flatten(1).mean(1)
 
 
 def _grid_mae(z: torch.Tensor, y: torch.Tensor, zlo: torch.Tensor, zhi: torch.Tensor,

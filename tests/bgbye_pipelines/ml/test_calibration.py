@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from bgbye_pipelines.ml.calibration import fit_calibration, served_mae  # noqa: E402
+from bgbye_pipelines.ml.calibration import fit_calibration  # noqa: E402
 from bgbye_pipelines.ml.data import AugmentConfig, Normalization, build_datasets  # noqa: E402
 from bgbye_pipelines.ml.export import export_onnx  # noqa: E402
 from bgbye_pipelines.ml.fit import FitConfig, fit, row_calibration  # noqa: E402
@@ -21,6 +21,12 @@ from bgbye_pipelines.ml.served import IDENTITY, Calibration, ServingHead, served
 from tests.bgbye_pipelines.ml.manifest_fixtures import write_manifest  # noqa: E402
 
 pytestmark = pytest.mark.train
+
+
+def served_mae(logits: torch.Tensor, targets: torch.Tensor, normalize: str,
+               calibration: Calibration = IDENTITY) -> torch.Tensor:
+    """Per-image MAE of the served alpha (what the fit minimises)."""
+    return (served_alpha(logits, normalize, calibration) - targets).abs().flatten(1).mean(1)
 
 
 def _logits(n: int = 6, side: int = 24, seed: int = 0) -> torch.Tensor:
